@@ -1,0 +1,94 @@
+"""The exception tree: one base, one branch per protocol or subsystem.
+
+Every error peerpool raises is a :class:`PeerpoolError`. Errors caused by bad
+input (bytes from a peer, a malformed address, a corrupt file) also subclass
+:class:`ValueError`, so callers that already catch ``ValueError`` keep working.
+The Rust kernels raise these same classes: ``rust/src/py/errors.rs`` looks them
+up here by name, so this file is the single place the tree is defined.
+"""
+
+from __future__ import annotations
+
+
+class PeerpoolError(Exception):
+    """Base of every error raised by peerpool."""
+
+
+class InputError(PeerpoolError, ValueError):
+    """Bad input: bytes, text or arguments that cannot be accepted.
+
+    ``offset`` is where in the input it went wrong, when that is known.
+    """
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+# --- encodings shared by several protocols -----------------------------------
+
+
+class CompactSizeError(InputError):
+    """A CompactSize (Bitcoin varint) that is truncated, non-minimal or over its limit."""
+
+
+# --- Bitcoin -------------------------------------------------------------------
+
+
+class BitcoinError(PeerpoolError):
+    """Base of the Bitcoin / Bitcoin SV errors."""
+
+
+class BitcoinProtocolError(BitcoinError, InputError):
+    """A peer sent bytes that break the wire protocol; the connection should be dropped."""
+
+
+class BadMagicError(BitcoinProtocolError):
+    """A message header starts with another network's magic bytes."""
+
+
+class ChecksumError(BitcoinProtocolError):
+    """A payload does not match the checksum in its header."""
+
+
+class PayloadTooLargeError(BitcoinProtocolError):
+    """A message announces a payload above the configured maximum."""
+
+
+class MalformedCommandError(BitcoinProtocolError):
+    """A header's command field is not NUL-padded printable ASCII."""
+
+
+class MalformedMessageError(BitcoinProtocolError):
+    """A payload that cannot be parsed as the message its command names."""
+
+
+class BlockFormatError(BitcoinError, InputError):
+    """A block's bytes cannot be split into transactions; ``offset`` says where."""
+
+
+class TruncatedBlockError(BlockFormatError):
+    """The block ended (or was finished) in the middle of a field."""
+
+
+class MalformedBlockError(BlockFormatError):
+    """A field of the block holds an impossible value."""
+
+
+class TxCountMismatchError(BlockFormatError):
+    """The number of transactions found differs from the block's transaction count."""
+
+
+class HeaderError(BitcoinError, InputError):
+    """A block header that is malformed, does not connect or fails proof of work."""
+
+
+# --- Chord -----------------------------------------------------------------------
+
+
+class ChordError(PeerpoolError):
+    """Base of the Chord DHT errors."""
+
+
+class RingIdError(ChordError, InputError):
+    """A ring id or key that is out of range or of the wrong size."""

@@ -1,0 +1,1 @@
+//! Bitcoin kernels: message framing, the transaction preprocessor, the chunk splitter, headers.

@@ -1,0 +1,1 @@
+//! Chord ring arithmetic and hashing (filled in by the chord kernel work).

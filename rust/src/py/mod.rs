@@ -1,0 +1,17 @@
+//! The Python bindings: the only code that imports pyo3. Each file binds one
+//! kernel family; this one assembles the `peerpool._core` module.
+
+mod bitcoin;
+mod chord;
+mod compact;
+mod errors;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    compact::register(m)?;
+    bitcoin::register(m)?;
+    chord::register(m)?;
+    Ok(())
+}

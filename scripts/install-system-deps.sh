@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Debian packages the integration tests need: tor (a private Tor network on
+# loopback; the system service is never started) and microsocks (a plain SOCKS5
+# proxy). Idempotent: does nothing when both are present.
+set -euo pipefail
+need=()
+command -v tor >/dev/null || need+=(tor)
+command -v microsocks >/dev/null || need+=(microsocks)
+if ((${#need[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "missing Debian packages: ${need[*]} (run as root or install them)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  # policy-rc.d 101 keeps the package's tor service from being started
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+  # the package may still have started it on systems without policy-rc.d support
+  if pgrep -x tor >/dev/null && [[ -f /run/tor/tor.pid ]]; then kill "$(cat /run/tor/tor.pid)" || true; fi
+fi
