@@ -92,3 +92,36 @@ class ChordError(PeerpoolError):
 
 class RingIdError(ChordError, InputError):
     """A ring id or key that is out of range or of the wrong size."""
+
+
+# --- transports (peerpool.net) -------------------------------------------------
+
+
+class NetError(PeerpoolError):
+    """Base of the transport errors."""
+
+
+class AddressError(NetError, InputError):
+    """An address that cannot be parsed (bad host, port, or .onion name)."""
+
+
+class DialError(NetError, ConnectionError):
+    """A connection could not be made (refused, timed out, proxy or Tor failure)."""
+
+
+# --- pools (peerpool.pool) -------------------------------------------------------
+
+
+class PoolError(PeerpoolError):
+    """Base of the connection-pool errors."""
+
+
+# --- JoinMarket ------------------------------------------------------------------
+
+
+class JoinMarketError(PeerpoolError):
+    """Base of the JoinMarket errors."""
+
+
+class JoinMarketProtocolError(JoinMarketError, InputError):
+    """A directory or peer sent a line that breaks the JoinMarket protocol."""
