@@ -1,1 +1,541 @@
-//! Chord ring arithmetic and hashing (filled in by the chord kernel work).
+//! Chord ring arithmetic and hashing.
+//!
+//! Ring ids are 384-bit unsigned integers, held as 48 big-endian bytes so that
+//! a batch of ids is one flat buffer (and, in Python, a `(n, 48)` uint8 array
+//! whose rows sort and compare like the integers they hold). A key is hashed
+//! five ways (SHA-1, SHA-224, SHA-256, SHA-384, SHA-512); the four shorter
+//! digests are shifted left to fill the 384-bit ring, which, in 48 big-endian
+//! bytes, means the digest followed by zero bytes. SHA-512 is kept whole (64
+//! bytes), as the issue asks: it is not reduced, so it can exceed 2^384.
+//!
+//! Arithmetic runs on six u64 limbs, most significant first, so that comparing
+//! limb arrays lexicographically compares the numbers.
+
+use crate::error::KernelError;
+use sha1::Sha1;
+use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
+use std::fmt;
+
+/// Bytes in a ring id: the ring has 2^384 positions.
+pub const ID_BYTES: usize = 48;
+/// Bytes in the unreduced SHA-512 column.
+pub const SHA512_BYTES: usize = 64;
+const LIMBS: usize = ID_BYTES / 8;
+
+/// A ring id: a 384-bit unsigned integer, big-endian.
+pub type RingId = [u8; ID_BYTES];
+type Limbs = [u64; LIMBS];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RingIdError {
+    /// A buffer of ids whose length is not a whole number of 48-byte ids.
+    Ragged { what: &'static str, len: usize },
+    /// Two batches meant to be paired element by element differ in size.
+    CountMismatch { origins: usize, targets: usize },
+    /// `closest_before` over no ids has no answer.
+    NoIds,
+    /// A modulus of zero: the ring needs at least one position.
+    ZeroLimit,
+    /// An id not below the ring size; `index` is its row in the batch.
+    OutOfRange { what: &'static str, index: usize },
+}
+
+impl fmt::Display for RingIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ragged { what, len } => write!(
+                f,
+                "{what}: {len} bytes is not a whole number of {ID_BYTES}-byte ring ids"
+            ),
+            Self::CountMismatch { origins, targets } => write!(
+                f,
+                "{origins} origins and {targets} targets: pairwise distance needs equal counts \
+                 (or a single id on one side)"
+            ),
+            Self::NoIds => write!(f, "closest_before needs at least one id"),
+            Self::ZeroLimit => write!(f, "the ring size (limit) must be positive"),
+            Self::OutOfRange { what, index } => {
+                write!(f, "{what}[{index}] is not below the ring size (limit)")
+            }
+        }
+    }
+}
+
+impl KernelError for RingIdError {
+    fn py_class(&self) -> &'static str {
+        "RingIdError"
+    }
+    fn offset(&self) -> Option<u64> {
+        match self {
+            // Where the bad id starts in its buffer.
+            Self::OutOfRange { index, .. } => Some((index * ID_BYTES) as u64),
+            _ => None,
+        }
+    }
+}
+
+// --- hashing -------------------------------------------------------------------
+
+/// The five hashes of one key, in the order the issue lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyHashes {
+    /// SHA-1 << 224
+    pub sha1: RingId,
+    /// SHA-224 << 160
+    pub sha224: RingId,
+    /// SHA-256 << 128
+    pub sha256: RingId,
+    /// SHA-384 as is
+    pub sha384: RingId,
+    /// SHA-512 as is (64 bytes, not reduced)
+    pub sha512: [u8; SHA512_BYTES],
+}
+
+/// Hash one key five ways.
+pub fn hash_key(key: &[u8]) -> KeyHashes {
+    let mut out = KeyHashes {
+        sha1: [0; ID_BYTES],
+        sha224: [0; ID_BYTES],
+        sha256: [0; ID_BYTES],
+        sha384: [0; ID_BYTES],
+        sha512: [0; SHA512_BYTES],
+    };
+    write_hashes(
+        key,
+        [
+            &mut out.sha1,
+            &mut out.sha224,
+            &mut out.sha256,
+            &mut out.sha384,
+        ],
+        &mut out.sha512,
+    );
+    out
+}
+
+/// Write the hashes of `key` into rows that the caller zeroed: shifting a
+/// digest left to fill 384 bits is writing it at the front of the row.
+fn write_hashes(key: &[u8], rows: [&mut [u8]; 4], sha512_row: &mut [u8]) {
+    let [r1, r224, r256, r384] = rows;
+    r1[..20].copy_from_slice(&Sha1::digest(key));
+    r224[..28].copy_from_slice(&Sha224::digest(key));
+    r256[..32].copy_from_slice(&Sha256::digest(key));
+    r384.copy_from_slice(&Sha384::digest(key));
+    sha512_row.copy_from_slice(&Sha512::digest(key));
+}
+
+/// The five hash columns of a batch of keys: four buffers of `n * 48` bytes
+/// and one of `n * 64`, row `i` belonging to key `i`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashColumns {
+    pub sha1: Vec<u8>,
+    pub sha224: Vec<u8>,
+    pub sha256: Vec<u8>,
+    pub sha384: Vec<u8>,
+    pub sha512: Vec<u8>,
+}
+
+/// Hash every key five ways.
+pub fn hash_keys<K: AsRef<[u8]>>(keys: &[K]) -> HashColumns {
+    let n = keys.len();
+    // Zeroed up front: the zero tail of each shifted digest is then already there.
+    let mut cols = HashColumns {
+        sha1: vec![0; n * ID_BYTES],
+        sha224: vec![0; n * ID_BYTES],
+        sha256: vec![0; n * ID_BYTES],
+        sha384: vec![0; n * ID_BYTES],
+        sha512: vec![0; n * SHA512_BYTES],
+    };
+    let rows = cols
+        .sha1
+        .chunks_exact_mut(ID_BYTES)
+        .zip(cols.sha224.chunks_exact_mut(ID_BYTES))
+        .zip(cols.sha256.chunks_exact_mut(ID_BYTES))
+        .zip(cols.sha384.chunks_exact_mut(ID_BYTES))
+        .zip(cols.sha512.chunks_exact_mut(SHA512_BYTES));
+    for (key, ((((r1, r224), r256), r384), r512)) in keys.iter().zip(rows) {
+        write_hashes(key.as_ref(), [r1, r224, r256, r384], r512);
+    }
+    cols
+}
+
+// --- arithmetic ----------------------------------------------------------------
+
+#[inline]
+fn load(id: &[u8]) -> Limbs {
+    let mut limbs = [0u64; LIMBS];
+    for (limb, bytes) in limbs.iter_mut().zip(id.chunks_exact(8)) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(bytes);
+        *limb = u64::from_be_bytes(word);
+    }
+    limbs
+}
+
+#[inline]
+fn store(limbs: &Limbs, out: &mut [u8]) {
+    for (limb, bytes) in limbs.iter().zip(out.chunks_exact_mut(8)) {
+        bytes.copy_from_slice(&limb.to_be_bytes());
+    }
+}
+
+/// `b - a` modulo 2^384, and whether it wrapped (that is, `b < a`).
+#[inline]
+fn sub(b: &Limbs, a: &Limbs) -> (Limbs, bool) {
+    let mut out = [0u64; LIMBS];
+    let mut borrow = false;
+    for i in (0..LIMBS).rev() {
+        let (d, b1) = b[i].overflowing_sub(a[i]);
+        let (d, b2) = d.overflowing_sub(borrow as u64);
+        out[i] = d;
+        borrow = b1 | b2;
+    }
+    (out, borrow)
+}
+
+#[inline]
+fn add(a: &Limbs, b: &Limbs) -> Limbs {
+    let mut out = [0u64; LIMBS];
+    let mut carry = false;
+    for i in (0..LIMBS).rev() {
+        let (s, c1) = a[i].overflowing_add(b[i]);
+        let (s, c2) = s.overflowing_add(carry as u64);
+        out[i] = s;
+        carry = c1 | c2;
+    }
+    out
+}
+
+/// The clockwise distance from `a` to `b` on the full ring: `(b - a) mod 2^384`.
+pub fn distance(a: &RingId, b: &RingId) -> RingId {
+    let mut out = [0u8; ID_BYTES];
+    store(&sub(&load(b), &load(a)).0, &mut out);
+    out
+}
+
+/// Number of ids in a flat buffer, checking that it holds whole ids.
+pub fn count_ids(buf: &[u8], what: &'static str) -> Result<usize, RingIdError> {
+    if buf.len() % ID_BYTES != 0 {
+        return Err(RingIdError::Ragged {
+            what,
+            len: buf.len(),
+        });
+    }
+    Ok(buf.len() / ID_BYTES)
+}
+
+/// Clockwise distances `(target - origin) mod limit` over flat buffers of ids.
+///
+/// `origins` and `targets` hold the same number of ids (paired row by row), or
+/// one of them holds a single id that is used against every row of the other.
+/// `limit` is the ring size; `None` means the full 2^384 ring. With a limit,
+/// every id must be below it (the distance of ids outside the ring is not
+/// defined), and the result is in `[0, limit)`.
+pub fn distances(
+    origins: &[u8],
+    targets: &[u8],
+    limit: Option<&RingId>,
+) -> Result<Vec<u8>, RingIdError> {
+    let n_origins = count_ids(origins, "origins")?;
+    let n_targets = count_ids(targets, "targets")?;
+    let n = match (n_origins, n_targets) {
+        (a, b) if a == b => a,
+        (1, b) => b,
+        (a, 1) => a,
+        (a, b) => {
+            return Err(RingIdError::CountMismatch {
+                origins: a,
+                targets: b,
+            })
+        }
+    };
+    // A single id is reused for every row (stride 0); otherwise step one id.
+    let origin_stride = if n_origins == 1 { 0 } else { ID_BYTES };
+    let target_stride = if n_targets == 1 { 0 } else { ID_BYTES };
+    let limit = match limit {
+        None => None,
+        Some(l) if l.iter().all(|&byte| byte == 0) => return Err(RingIdError::ZeroLimit),
+        Some(l) => Some(load(l)),
+    };
+    let mut out = vec![0u8; n * ID_BYTES];
+    for (i, row) in out.chunks_exact_mut(ID_BYTES).enumerate() {
+        let a = load(&origins[i * origin_stride..][..ID_BYTES]);
+        let b = load(&targets[i * target_stride..][..ID_BYTES]);
+        let (d, wrapped) = sub(&b, &a);
+        let d = match &limit {
+            None => d,
+            Some(l) => {
+                check_below(&a, l, "origins", i, origin_stride)?;
+                check_below(&b, l, "targets", i, target_stride)?;
+                // b < a wrapped past 2^384; on a ring of size l it wraps past l
+                // instead. Both ids are below l, so the sum lands in [1, l).
+                if wrapped {
+                    add(&d, l)
+                } else {
+                    d
+                }
+            }
+        };
+        store(&d, row);
+    }
+    Ok(out)
+}
+
+#[inline]
+fn check_below(
+    id: &Limbs,
+    limit: &Limbs,
+    what: &'static str,
+    row: usize,
+    stride: usize,
+) -> Result<(), RingIdError> {
+    if id < limit {
+        return Ok(());
+    }
+    let index = if stride == 0 { 0 } else { row };
+    Err(RingIdError::OutOfRange { what, index })
+}
+
+/// Index of the id closest before `key` going clockwise: the one minimising
+/// `(key - id) mod 2^384`.
+///
+/// An id equal to the key is at distance 0, so it wins: "at or before". When
+/// several rows hold the winning id, the smallest index is returned. The
+/// answer is the same on any smaller ring that holds the key and every id:
+/// reducing modulo a smaller limit only changes the distances of the ids past
+/// the key, and all of them by the same amount, so the order is unchanged.
+pub fn closest_before(ids: &[u8], key: &RingId) -> Result<usize, RingIdError> {
+    if count_ids(ids, "ids")? == 0 {
+        return Err(RingIdError::NoIds);
+    }
+    let key = load(key);
+    let mut best = (0usize, [u64::MAX; LIMBS]);
+    for (i, id) in ids.chunks_exact(ID_BYTES).enumerate() {
+        let (d, _) = sub(&key, &load(id));
+        // Strictly less: on a tie the earlier index stays.
+        if i == 0 || d < best.1 {
+            best = (i, d);
+        }
+    }
+    Ok(best.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hex to bytes, for the digests copied from the FIPS 180 examples.
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("test vector is hex"))
+            .collect()
+    }
+
+    /// A digest shifted left to fill 384 bits: the digest, then zero bytes.
+    fn left_aligned(hex: &str) -> RingId {
+        let digest = unhex(hex);
+        let mut id = [0u8; ID_BYTES];
+        id[..digest.len()].copy_from_slice(&digest);
+        id
+    }
+
+    /// A small number as a ring id.
+    fn id(n: u128) -> RingId {
+        let mut out = [0u8; ID_BYTES];
+        out[ID_BYTES - 16..].copy_from_slice(&n.to_be_bytes());
+        out
+    }
+
+    fn flat(ids: &[RingId]) -> Vec<u8> {
+        ids.concat()
+    }
+
+    #[test]
+    fn hashes_of_abc_match_the_fips_180_examples() {
+        let h = hash_key(b"abc");
+        assert_eq!(
+            h.sha1,
+            left_aligned("a9993e364706816aba3e25717850c26c9cd0d89d")
+        );
+        assert_eq!(
+            h.sha224,
+            left_aligned("23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7")
+        );
+        assert_eq!(
+            h.sha256,
+            left_aligned("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+        assert_eq!(
+            h.sha384.to_vec(),
+            unhex(
+                "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded163\
+                 1a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7"
+            )
+        );
+        assert_eq!(
+            h.sha512.to_vec(),
+            unhex(
+                "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a\
+                 2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"
+            )
+        );
+    }
+
+    #[test]
+    fn hashes_of_the_empty_key_match_the_known_digests() {
+        let h = hash_key(b"");
+        assert_eq!(
+            h.sha1,
+            left_aligned("da39a3ee5e6b4b0d3255bfef95601890afd80709")
+        );
+        assert_eq!(
+            h.sha224,
+            left_aligned("d14a028c2a3a2bc9476102bb288234c415a2b01f828ea62ac5b3e42f")
+        );
+        assert_eq!(
+            h.sha256,
+            left_aligned("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        );
+        assert_eq!(&h.sha384[..4], &[0x38, 0xb0, 0x60, 0xa7]);
+        assert_eq!(&h.sha512[..4], &[0xcf, 0x83, 0xe1, 0x35]);
+        assert_eq!(&h.sha512[60..], &[0xf9, 0x27, 0xda, 0x3e]);
+    }
+
+    #[test]
+    fn batch_rows_equal_the_hashes_of_each_key() {
+        let keys: Vec<Vec<u8>> = vec![b"".to_vec(), b"abc".to_vec(), vec![0xff; 300]];
+        let cols = hash_keys(&keys);
+        assert_eq!(cols.sha1.len(), 3 * ID_BYTES);
+        assert_eq!(cols.sha512.len(), 3 * SHA512_BYTES);
+        for (i, key) in keys.iter().enumerate() {
+            let h = hash_key(key);
+            let row = i * ID_BYTES..(i + 1) * ID_BYTES;
+            assert_eq!(&cols.sha1[row.clone()], &h.sha1);
+            assert_eq!(&cols.sha224[row.clone()], &h.sha224);
+            assert_eq!(&cols.sha256[row.clone()], &h.sha256);
+            assert_eq!(&cols.sha384[row], &h.sha384);
+            assert_eq!(
+                &cols.sha512[i * SHA512_BYTES..(i + 1) * SHA512_BYTES],
+                &h.sha512
+            );
+        }
+        let none: [&[u8]; 0] = [];
+        assert!(hash_keys(&none).sha384.is_empty());
+    }
+
+    #[test]
+    fn distance_wraps_around_the_full_ring() {
+        assert_eq!(distance(&id(1), &id(0)), [0xff; ID_BYTES]); // 2^384 - 1
+        assert_eq!(distance(&id(7), &id(7)), id(0));
+        assert_eq!(distance(&id(0), &id(12345)), id(12345));
+        // The borrow crosses a limb: 2^64 - 1 = 0x00..00_ffffffffffffffff.
+        assert_eq!(distance(&id(1), &id(1 << 64)), id((1 << 64) - 1));
+        // ... and every limb: from 2^384 - 1 to 0 is one step.
+        assert_eq!(distance(&[0xff; ID_BYTES], &id(0)), id(1));
+    }
+
+    #[test]
+    fn distances_on_a_smaller_ring_wrap_at_the_limit() {
+        let limit = id(10);
+        let out = distances(
+            &flat(&[id(7), id(3), id(9)]),
+            &flat(&[id(3), id(7), id(9)]),
+            Some(&limit),
+        );
+        assert_eq!(out, Ok(flat(&[id(6), id(4), id(0)])));
+        // A ring one short of 2^384: from its last position to 0 is one step.
+        let mut top = [0xff; ID_BYTES];
+        top[ID_BYTES - 1] = 0xfe;
+        let limit = [0xff; ID_BYTES];
+        assert_eq!(distances(&top, &id(0), Some(&limit)), Ok(id(1).to_vec()));
+    }
+
+    #[test]
+    fn a_single_id_is_used_against_every_row() {
+        let many = flat(&[id(1), id(5), id(100)]);
+        assert_eq!(
+            distances(&id(5), &many, None),
+            Ok(flat(&[distance(&id(5), &id(1)), id(0), id(95)]))
+        );
+        assert_eq!(
+            distances(&many, &id(5), Some(&id(200))),
+            Ok(flat(&[id(4), id(0), id(105)]))
+        );
+        assert_eq!(distances(&[], &[], None), Ok(vec![]));
+    }
+
+    #[test]
+    fn distances_reject_bad_buffers_and_ids_outside_the_ring() {
+        let two = flat(&[id(1), id(2)]);
+        let three = flat(&[id(1), id(2), id(3)]);
+        assert_eq!(
+            distances(&two, &three, None),
+            Err(RingIdError::CountMismatch {
+                origins: 2,
+                targets: 3
+            })
+        );
+        assert_eq!(
+            distances(&two[..47], &two, None),
+            Err(RingIdError::Ragged {
+                what: "origins",
+                len: 47
+            })
+        );
+        assert_eq!(
+            distances(&two, &two, Some(&id(0))),
+            Err(RingIdError::ZeroLimit)
+        );
+        let err = distances(&id(1), &three, Some(&id(3))).unwrap_err();
+        assert_eq!(
+            err,
+            RingIdError::OutOfRange {
+                what: "targets",
+                index: 2
+            }
+        );
+        assert_eq!(err.offset(), Some(2 * ID_BYTES as u64));
+        assert_eq!(err.py_class(), "RingIdError");
+        assert_eq!(
+            distances(&id(3), &three, Some(&id(3))),
+            Err(RingIdError::OutOfRange {
+                what: "origins",
+                index: 0
+            })
+        );
+    }
+
+    #[test]
+    fn closest_before_is_the_last_id_at_or_before_the_key() {
+        let ids = flat(&[id(30), id(10), id(20)]);
+        assert_eq!(closest_before(&ids, &id(25)), Ok(2));
+        assert_eq!(closest_before(&ids, &id(20)), Ok(2)); // equal: distance 0 wins
+        assert_eq!(closest_before(&ids, &id(19)), Ok(1));
+        // Nothing at or before 5: wrap round to the largest id.
+        assert_eq!(closest_before(&ids, &id(5)), Ok(0));
+        assert_eq!(closest_before(&ids, &[0xff; ID_BYTES]), Ok(0));
+    }
+
+    #[test]
+    fn closest_before_breaks_ties_by_the_smallest_index() {
+        let ids = flat(&[id(40), id(20), id(20), id(20)]);
+        assert_eq!(closest_before(&ids, &id(25)), Ok(1));
+        // Both at the largest distance there is, 2^384 - 1: the first must
+        // still win, not lose to a "no candidate yet" sentinel.
+        let ids = flat(&[id(1), id(1)]);
+        assert_eq!(closest_before(&ids, &id(0)), Ok(0));
+    }
+
+    #[test]
+    fn closest_before_rejects_no_ids_and_ragged_buffers() {
+        assert_eq!(closest_before(&[], &id(1)), Err(RingIdError::NoIds));
+        assert_eq!(
+            closest_before(&[0; 50], &id(1)),
+            Err(RingIdError::Ragged {
+                what: "ids",
+                len: 50
+            })
+        );
+    }
+}
