@@ -1,1 +1,14 @@
-//! Bitcoin kernels: message framing, the transaction preprocessor, the chunk splitter, headers.
+//! Bitcoin kernels: message framing, the transaction preprocessor, the chunk
+//! splitter, transaction ids and merkle roots, and header checks.
+
+pub mod chunker;
+pub mod framing;
+pub mod headers;
+pub mod merkle;
+pub mod txscan;
+
+#[cfg(test)]
+mod real_data_tests;
+
+pub use chunker::{BlockChunker, Chunk};
+pub use txscan::{ScanError, TxScanner};

@@ -2,9 +2,11 @@
 //! kernel family; this one assembles the `peerpool._core` module.
 
 mod bitcoin;
+mod blocks;
 mod chord;
 mod compact;
 mod errors;
+mod input;
 
 use pyo3::prelude::*;
 

@@ -1,0 +1,538 @@
+//! Bitcoin P2P message framing: the 24-byte header (magic, command, length,
+//! checksum) and Bitcoin SV's 44-byte extended header for payloads of 4 GiB and
+//! more (command `extmsg`, length 0xFFFFFFFF, zero checksum, then the real
+//! command and a 64-bit length; BSV's "Large message support" spec).
+//!
+//! `MessageDecoder` is a push decoder: bytes in, events out. The checksum is
+//! computed as payload bytes arrive (never a second pass), limits are checked
+//! when the header is complete and before anything is allocated for the
+//! payload, and payloads at or above the large-message threshold are handed on
+//! in pieces as they arrive instead of being buffered whole.
+
+use crate::error::KernelError;
+use crate::hash::{finish_sha256d, sha256d};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+pub const HEADER_LEN: usize = 24;
+/// 24-byte header + 12-byte command + 8-byte length (BSV extended header).
+pub const EXT_HEADER_LEN: usize = 44;
+pub const COMMAND_LEN: usize = 12;
+pub const EXTMSG: &[u8; COMMAND_LEN] = b"extmsg\0\0\0\0\0\0";
+/// The length field value that announces an extended header.
+pub const EXT_LENGTH_MARKER: u32 = 0xFFFF_FFFF;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FramingError {
+    BadMagic { expected: [u8; 4], got: [u8; 4] },
+    BadChecksum { command: String, expected: [u8; 4], got: [u8; 4] },
+    PayloadTooLarge { command: String, length: u64, max: u64 },
+    BadCommand { raw: Vec<u8> },
+    BadExtendedHeader { reason: &'static str },
+}
+
+impl fmt::Display for FramingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadMagic { expected, got } => write!(
+                f,
+                "wrong network magic {} (expected {})",
+                hex(got),
+                hex(expected)
+            ),
+            Self::BadChecksum {
+                command,
+                expected,
+                got,
+            } => write!(
+                f,
+                "bad checksum for '{command}': header says {}, payload hashes to {}",
+                hex(expected),
+                hex(got)
+            ),
+            Self::PayloadTooLarge {
+                command,
+                length,
+                max,
+            } => write!(
+                f,
+                "'{command}' payload of {length} bytes exceeds the maximum of {max}"
+            ),
+            Self::BadCommand { raw } => write!(f, "malformed command field {}", hex(raw)),
+            Self::BadExtendedHeader { reason } => write!(f, "malformed extended header: {reason}"),
+        }
+    }
+}
+
+impl KernelError for FramingError {
+    fn py_class(&self) -> &'static str {
+        match self {
+            Self::BadMagic { .. } => "BadMagicError",
+            Self::BadChecksum { .. } => "ChecksumError",
+            Self::PayloadTooLarge { .. } => "PayloadTooLargeError",
+            Self::BadCommand { .. } => "MalformedCommandError",
+            Self::BadExtendedHeader { .. } => "MalformedMessageError",
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parse a 12-byte command field: printable ASCII (0x20..=0x7E) then NUL
+/// padding only, as Bitcoin Core's `CMessageHeader::IsCommandValid`; unlike
+/// Core we also reject the empty command, which nothing can dispatch.
+pub fn parse_command(field: &[u8]) -> Result<String, FramingError> {
+    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    let (name, padding) = field.split_at(end);
+    let valid = !name.is_empty()
+        && name.iter().all(|&b| (0x20..=0x7E).contains(&b))
+        && padding.iter().all(|&b| b == 0);
+    if !valid {
+        return Err(FramingError::BadCommand { raw: field.to_vec() });
+    }
+    // only printable ASCII here, so this is valid UTF-8
+    Ok(name.iter().map(|&b| b as char).collect())
+}
+
+/// The 12-byte NUL-padded command field for `command`.
+pub fn command_field(command: &str) -> Result<[u8; COMMAND_LEN], FramingError> {
+    let bytes = command.as_bytes();
+    let mut field = [0u8; COMMAND_LEN];
+    if bytes.is_empty() || bytes.len() > COMMAND_LEN {
+        return Err(FramingError::BadCommand {
+            raw: bytes.to_vec(),
+        });
+    }
+    field[..bytes.len()].copy_from_slice(bytes);
+    parse_command(&field)?;
+    Ok(field)
+}
+
+/// Does a payload of this length need BSV's extended header?
+pub fn needs_extended_header(length: u64) -> bool {
+    length >= u64::from(EXT_LENGTH_MARKER)
+}
+
+/// The header for a payload of `length` bytes: 24 bytes, or 44 with the
+/// extended form (whose checksum is zero: it is not computed for such payloads).
+pub fn encode_header(
+    magic: [u8; 4],
+    command: &str,
+    length: u64,
+    checksum: [u8; 4],
+) -> Result<Vec<u8>, FramingError> {
+    let field = command_field(command)?;
+    let mut out = Vec::with_capacity(EXT_HEADER_LEN);
+    out.extend_from_slice(&magic);
+    if needs_extended_header(length) {
+        out.extend_from_slice(EXTMSG);
+        out.extend_from_slice(&EXT_LENGTH_MARKER.to_le_bytes());
+        out.extend_from_slice(&[0u8; 4]);
+        out.extend_from_slice(&field);
+        out.extend_from_slice(&length.to_le_bytes());
+    } else {
+        out.extend_from_slice(&field);
+        out.extend_from_slice(&(length as u32).to_le_bytes());
+        out.extend_from_slice(&checksum);
+    }
+    Ok(out)
+}
+
+/// A whole message: header, then payload.
+pub fn encode_message(
+    magic: [u8; 4],
+    command: &str,
+    payload: &[u8],
+) -> Result<Vec<u8>, FramingError> {
+    let checksum = if needs_extended_header(payload.len() as u64) {
+        [0u8; 4]
+    } else {
+        checksum_of(payload)
+    };
+    let mut out = encode_header(magic, command, payload.len() as u64, checksum)?;
+    out.reserve_exact(payload.len());
+    out.extend_from_slice(payload);
+    Ok(out)
+}
+
+/// First four bytes of the double SHA-256 of the payload.
+pub fn checksum_of(payload: &[u8]) -> [u8; 4] {
+    let h = sha256d(payload);
+    [h[0], h[1], h[2], h[3]]
+}
+
+/// What the decoder produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A complete message under the large-message threshold.
+    Message { command: String, payload: Vec<u8> },
+    /// A large message begins; its payload follows as `LargePiece`s.
+    LargeStart { command: String, length: u64 },
+    /// The next bytes of the current large payload, in order.
+    LargePiece(Vec<u8>),
+    /// The large payload is complete (and its checksum, if it has one, verified).
+    LargeEnd { command: String, length: u64 },
+}
+
+#[derive(Debug)]
+enum State {
+    Header,
+    Payload(Payload),
+}
+
+#[derive(Debug)]
+struct Payload {
+    command: String,
+    length: u64,
+    received: u64,
+    /// None for extended messages, which carry no checksum.
+    checksum: Option<([u8; 4], Sha256)>,
+    /// None when the payload is handed on in pieces.
+    buffer: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct DecoderLimits {
+    /// Largest payload accepted at all.
+    pub max_payload: u64,
+    /// Payloads of this size or more are streamed as pieces.
+    pub large_threshold: u64,
+}
+
+/// A push decoder for a stream of messages on one connection.
+#[derive(Debug)]
+pub struct MessageDecoder {
+    magic: [u8; 4],
+    limits: DecoderLimits,
+    header: [u8; EXT_HEADER_LEN],
+    header_have: usize,
+    state: State,
+    /// Stream offset of the first byte of the message being decoded.
+    message_start: u64,
+    /// Total bytes consumed.
+    consumed: u64,
+    failed: Option<(FramingError, u64)>,
+}
+
+impl MessageDecoder {
+    pub fn new(magic: [u8; 4], limits: DecoderLimits) -> Self {
+        Self {
+            magic,
+            limits,
+            header: [0; EXT_HEADER_LEN],
+            header_have: 0,
+            state: State::Header,
+            message_start: 0,
+            consumed: 0,
+            failed: None,
+        }
+    }
+
+    /// Bytes consumed so far on the stream.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    /// True between messages (nothing partial is held).
+    pub fn at_boundary(&self) -> bool {
+        self.header_have == 0 && matches!(self.state, State::Header)
+    }
+
+    /// Feed bytes; events are appended to `out`. After an error the stream
+    /// cannot be resynchronised, so every later call returns the same error.
+    /// The `u64` with an error is the stream offset of the offending message.
+    pub fn feed(&mut self, data: &[u8], out: &mut Vec<Event>) -> Result<(), (FramingError, u64)> {
+        if let Some(failed) = &self.failed {
+            return Err(failed.clone());
+        }
+        let mut rest = data;
+        while !rest.is_empty() {
+            let used = match self.step(rest, out) {
+                Ok(used) => used,
+                Err(err) => {
+                    let failed = (err, self.message_start);
+                    self.failed = Some(failed.clone());
+                    return Err(failed);
+                }
+            };
+            self.consumed += used as u64;
+            rest = &rest[used..];
+        }
+        Ok(())
+    }
+
+    /// Consume a prefix of `data`; returns how many bytes were used.
+    fn step(&mut self, data: &[u8], out: &mut Vec<Event>) -> Result<usize, FramingError> {
+        match &mut self.state {
+            State::Header => self.take_header(data, out),
+            State::Payload(p) => {
+                let want = p.length - p.received;
+                let n = want.min(data.len() as u64) as usize;
+                let piece = &data[..n];
+                if let Some((_, hasher)) = &mut p.checksum {
+                    hasher.update(piece);
+                }
+                match &mut p.buffer {
+                    Some(buffer) => buffer.extend_from_slice(piece),
+                    None => out.push(Event::LargePiece(piece.to_vec())),
+                }
+                p.received += n as u64;
+                if p.received == p.length {
+                    self.finish_payload(out)?;
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    fn take_header(&mut self, data: &[u8], out: &mut Vec<Event>) -> Result<usize, FramingError> {
+        let start = self.header_have;
+        let need = if start >= HEADER_LEN && self.header[4..16] == *EXTMSG {
+            EXT_HEADER_LEN
+        } else {
+            HEADER_LEN
+        };
+        let n = (need - start).min(data.len());
+        self.header[start..start + n].copy_from_slice(&data[..n]);
+        self.header_have += n;
+        if start == 0 {
+            self.message_start = self.consumed;
+        }
+        // The magic is checked as soon as its four bytes are in, so a peer on
+        // the wrong network is caught before it sends a whole header.
+        if start < 4 && self.header_have >= 4 && self.header[..4] != self.magic {
+            let mut got = [0u8; 4];
+            got.copy_from_slice(&self.header[..4]);
+            return Err(FramingError::BadMagic {
+                expected: self.magic,
+                got,
+            });
+        }
+        if self.header_have < need {
+            return Ok(n);
+        }
+        if need == HEADER_LEN && self.header[4..16] == *EXTMSG {
+            self.check_extended_marker()?;
+            return Ok(n); // 20 more header bytes to come
+        }
+        self.begin_payload(need == EXT_HEADER_LEN, out)?;
+        Ok(n)
+    }
+
+    fn check_extended_marker(&self) -> Result<(), FramingError> {
+        let length = u32::from_le_bytes(self.header[16..20].try_into().unwrap_or([0; 4]));
+        if length != EXT_LENGTH_MARKER {
+            return Err(FramingError::BadExtendedHeader {
+                reason: "length field is not 0xFFFFFFFF",
+            });
+        }
+        if self.header[20..24] != [0u8; 4] {
+            return Err(FramingError::BadExtendedHeader {
+                reason: "checksum field is not zero",
+            });
+        }
+        Ok(())
+    }
+
+    fn begin_payload(&mut self, extended: bool, out: &mut Vec<Event>) -> Result<(), FramingError> {
+        let h = &self.header;
+        let (command, length, checksum) = if extended {
+            let command = parse_command(&h[24..36])?;
+            let mut len = [0u8; 8];
+            len.copy_from_slice(&h[36..44]);
+            (command, u64::from_le_bytes(len), None)
+        } else {
+            let command = parse_command(&h[4..16])?;
+            let mut len = [0u8; 4];
+            len.copy_from_slice(&h[16..20]);
+            let mut sum = [0u8; 4];
+            sum.copy_from_slice(&h[20..24]);
+            (command, u64::from(u32::from_le_bytes(len)), Some(sum))
+        };
+        if length > self.limits.max_payload {
+            return Err(FramingError::PayloadTooLarge {
+                command,
+                length,
+                max: self.limits.max_payload,
+            });
+        }
+        let large = length >= self.limits.large_threshold;
+        if large {
+            out.push(Event::LargeStart {
+                command: command.clone(),
+                length,
+            });
+        }
+        self.header_have = 0;
+        self.state = State::Payload(Payload {
+            command,
+            length,
+            received: 0,
+            checksum: checksum.map(|sum| (sum, Sha256::new())),
+            // allocated only now, after the limit check
+            buffer: (!large).then(|| Vec::with_capacity(length as usize)),
+        });
+        if length == 0 {
+            self.finish_payload(out)?;
+        }
+        Ok(())
+    }
+
+    fn finish_payload(&mut self, out: &mut Vec<Event>) -> Result<(), FramingError> {
+        let State::Payload(p) = std::mem::replace(&mut self.state, State::Header) else {
+            return Ok(());
+        };
+        if let Some((expected, hasher)) = p.checksum {
+            let digest = finish_sha256d(hasher);
+            let got = [digest[0], digest[1], digest[2], digest[3]];
+            if got != expected {
+                return Err(FramingError::BadChecksum {
+                    command: p.command,
+                    expected,
+                    got,
+                });
+            }
+        }
+        out.push(match p.buffer {
+            Some(payload) => Event::Message {
+                command: p.command,
+                payload,
+            },
+            None => Event::LargeEnd {
+                command: p.command,
+                length: p.length,
+            },
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAGIC: [u8; 4] = [0xda, 0xb5, 0xbf, 0xfa];
+    const LIMITS: DecoderLimits = DecoderLimits {
+        max_payload: 1 << 20,
+        large_threshold: 1000,
+    };
+
+    fn decode_all(stream: &[u8], piece: usize) -> Result<Vec<Event>, (FramingError, u64)> {
+        let mut d = MessageDecoder::new(MAGIC, LIMITS);
+        let mut out = Vec::new();
+        for p in stream.chunks(piece.max(1)) {
+            d.feed(p, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn verack_has_the_well_known_header() {
+        let m = encode_message([0xf9, 0xbe, 0xb4, 0xd9], "verack", b"").unwrap();
+        assert_eq!(
+            hex(&m),
+            "f9beb4d976657261636b000000000000000000005df6e0e2"
+        );
+    }
+
+    #[test]
+    fn messages_round_trip_in_any_piece_size() {
+        let mut stream = encode_message(MAGIC, "ping", &[7u8; 8]).unwrap();
+        stream.extend(encode_message(MAGIC, "verack", b"").unwrap());
+        stream.extend(encode_message(MAGIC, "block", &[1u8; 2500]).unwrap());
+        for piece in [1, 2, 7, 24, 100, 5000] {
+            let events = decode_all(&stream, piece).unwrap();
+            assert_eq!(
+                events[0],
+                Event::Message {
+                    command: "ping".into(),
+                    payload: vec![7u8; 8]
+                }
+            );
+            assert_eq!(
+                events[1],
+                Event::Message {
+                    command: "verack".into(),
+                    payload: vec![]
+                }
+            );
+            assert_eq!(
+                events[2],
+                Event::LargeStart {
+                    command: "block".into(),
+                    length: 2500
+                }
+            );
+            let body: Vec<u8> = events[3..events.len() - 1]
+                .iter()
+                .flat_map(|e| match e {
+                    Event::LargePiece(p) => p.clone(),
+                    other => panic!("unexpected {other:?}"),
+                })
+                .collect();
+            assert_eq!(body, vec![1u8; 2500]);
+            assert!(matches!(events.last(), Some(Event::LargeEnd { length: 2500, .. })));
+        }
+    }
+
+    #[test]
+    fn errors_are_distinct() {
+        let good = encode_message(MAGIC, "ping", &[0u8; 8]).unwrap();
+        let mut wrong_magic = good.clone();
+        wrong_magic[0] ^= 1;
+        assert!(matches!(
+            decode_all(&wrong_magic, 100),
+            Err((FramingError::BadMagic { .. }, 0))
+        ));
+        let mut bad_sum = good.clone();
+        bad_sum[30] ^= 1;
+        assert!(matches!(
+            decode_all(&bad_sum, 3),
+            Err((FramingError::BadChecksum { .. }, 0))
+        ));
+        let mut bad_cmd = good.clone();
+        bad_cmd[9] = b'x'; // a letter after the NUL padding began
+        assert!(matches!(
+            decode_all(&bad_cmd, 100),
+            Err((FramingError::BadCommand { .. }, 0))
+        ));
+        let huge = encode_header(MAGIC, "block", 2 << 20, [0; 4]).unwrap();
+        assert!(matches!(
+            decode_all(&huge, 100),
+            Err((FramingError::PayloadTooLarge { .. }, 0))
+        ));
+    }
+
+    #[test]
+    fn extended_header_carries_a_64_bit_length() {
+        let h = encode_header(MAGIC, "block", 5 << 30, [9; 4]).unwrap();
+        assert_eq!(h.len(), EXT_HEADER_LEN);
+        let mut d = MessageDecoder::new(
+            MAGIC,
+            DecoderLimits {
+                max_payload: u64::MAX,
+                large_threshold: 1 << 20,
+            },
+        );
+        let mut out = Vec::new();
+        d.feed(&h, &mut out).unwrap();
+        assert_eq!(
+            out,
+            vec![Event::LargeStart {
+                command: "block".into(),
+                length: 5 << 30
+            }]
+        );
+    }
+
+    #[test]
+    fn a_failed_decoder_stays_failed() {
+        let mut d = MessageDecoder::new(MAGIC, LIMITS);
+        let mut out = Vec::new();
+        assert!(d.feed(b"\0\0\0\0", &mut out).is_err());
+        let good = encode_message(MAGIC, "ping", &[0u8; 8]).unwrap();
+        assert!(d.feed(&good, &mut out).is_err());
+    }
+}

@@ -1,0 +1,347 @@
+//! Bindings of the transaction preprocessor, the chunk splitter, txids and
+//! merkle roots.
+
+use super::bitcoin::hashes_array;
+use super::errors::to_py_err;
+use super::input::with_bytes;
+use crate::bitcoin::chunker;
+use crate::bitcoin::merkle;
+use crate::bitcoin::txscan::{self, WitnessLayout};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+const DEFAULT_CHUNK_SIZE: u64 = chunker::DEFAULT_CHUNK_SIZE;
+
+/// Start offsets of every transaction of a whole block (uint64 array).
+#[pyfunction]
+#[pyo3(signature = (block, allow_witness=true))]
+fn tx_offsets<'py>(
+    py: Python<'py>,
+    block: &Bound<'py, PyAny>,
+    allow_witness: bool,
+) -> PyResult<Bound<'py, PyArray1<u64>>> {
+    let offsets = with_bytes(block, |b| py.detach(|| txscan::tx_offsets(b, allow_witness)))?
+        .map_err(to_py_err)?;
+    Ok(offsets.into_pyarray(py))
+}
+
+/// Offsets and txids of every transaction of a whole block.
+#[pyfunction]
+#[pyo3(signature = (block, allow_witness=true))]
+fn block_txids<'py>(
+    py: Python<'py>,
+    block: &Bound<'py, PyAny>,
+    allow_witness: bool,
+) -> PyResult<(Bound<'py, PyArray1<u64>>, Bound<'py, PyArray2<u8>>)> {
+    let (offsets, ids) = with_bytes(block, |b| {
+        py.detach(|| {
+            txscan::scan_block(b, allow_witness).map(|(offsets, witness)| {
+                let first = offsets[0] as usize;
+                let ids = merkle::txids(&b[first..], first as u64, &offsets, 0, &witness);
+                (offsets, ids)
+            })
+        })
+    })?
+    .map_err(to_py_err)?;
+    Ok((offsets.into_pyarray(py), hashes_array(py, ids)))
+}
+
+/// Txids of `count` consecutive transactions that fill `data` exactly.
+#[pyfunction]
+#[pyo3(signature = (data, count, allow_witness=true))]
+fn transaction_txids<'py>(
+    py: Python<'py>,
+    data: &Bound<'py, PyAny>,
+    count: u64,
+    allow_witness: bool,
+) -> PyResult<Bound<'py, PyArray2<u8>>> {
+    let ids = with_bytes(data, |d| {
+        py.detach(|| {
+            txscan::scan_transactions(d, count, allow_witness)
+                .map(|(offsets, witness)| merkle::txids(d, 0, &offsets, 0, &witness))
+        })
+    })?
+    .map_err(to_py_err)?;
+    Ok(hashes_array(py, ids))
+}
+
+/// The merkle root of an (n, 32) array of txids (internal byte order).
+#[pyfunction]
+fn merkle_root<'py>(py: Python<'py>, txids: PyReadonlyArray2<'py, u8>) -> PyResult<Bound<'py, PyBytes>> {
+    let view = txids.as_array();
+    if view.ncols() != 32 {
+        return Err(PyValueError::new_err("txids must have shape (n, 32)"));
+    }
+    let rows: Vec<[u8; 32]> = view
+        .rows()
+        .into_iter()
+        .map(|r| {
+            let mut h = [0u8; 32];
+            h.iter_mut().zip(r.iter()).for_each(|(d, s)| *d = *s);
+            h
+        })
+        .collect();
+    let root = py
+        .detach(|| merkle::merkle_root(&rows))
+        .ok_or_else(|| PyValueError::new_err("no txids"))?;
+    Ok(PyBytes::new(py, &root))
+}
+
+/// The resumable transaction preprocessor.
+#[pyclass(module = "peerpool._core")]
+pub struct TxScanner {
+    inner: txscan::TxScanner,
+}
+
+#[pymethods]
+impl TxScanner {
+    #[new]
+    #[pyo3(signature = (block_size=None, allow_witness=true))]
+    fn new(block_size: Option<u64>, allow_witness: bool) -> Self {
+        Self {
+            inner: txscan::TxScanner::for_block(block_size, allow_witness),
+        }
+    }
+
+    /// Feed the next bytes of the block.
+    fn feed(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let inner = &mut self.inner;
+        with_bytes(data, |d| py.detach(|| inner.feed(d)))?.map_err(to_py_err)
+    }
+
+    /// Raise unless the data ended exactly after the block's last transaction.
+    fn finish(&self) -> PyResult<()> {
+        self.inner.finish().map_err(to_py_err)
+    }
+
+    /// Start offsets of the transactions found so far (the last may be incomplete).
+    #[getter]
+    fn offsets<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
+        self.inner.offsets().to_vec().into_pyarray(py)
+    }
+
+    #[getter]
+    fn completed(&self) -> u64 {
+        self.inner.completed()
+    }
+
+    #[getter]
+    fn last_tx_end(&self) -> u64 {
+        self.inner.last_tx_end()
+    }
+
+    #[getter]
+    fn position(&self) -> u64 {
+        self.inner.position()
+    }
+
+    #[getter]
+    fn tx_count(&self) -> Option<u64> {
+        self.inner.tx_count()
+    }
+
+    #[getter]
+    fn header<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.inner.header().map(|h| PyBytes::new(py, h))
+    }
+
+    #[getter]
+    fn done(&self) -> bool {
+        self.inner.is_done()
+    }
+}
+
+/// Whole transactions of a block, cut for a worker.
+#[pyclass(frozen, module = "peerpool._core")]
+pub struct Chunk {
+    #[pyo3(get)]
+    block_hash: Py<PyBytes>,
+    #[pyo3(get)]
+    chunk_num: u64,
+    #[pyo3(get)]
+    num_chunks: u64,
+    #[pyo3(get)]
+    start: u64,
+    #[pyo3(get)]
+    data: Py<PyBytes>,
+    #[pyo3(get)]
+    tx_offsets: Py<PyArray1<u64>>,
+    #[pyo3(get)]
+    first_tx_index: u64,
+    witness: Vec<WitnessLayout>,
+}
+
+#[pymethods]
+impl Chunk {
+    /// Rebuild a chunk (what pickling uses to send chunks to worker processes).
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        block_hash: Py<PyBytes>,
+        chunk_num: u64,
+        num_chunks: u64,
+        start: u64,
+        data: Py<PyBytes>,
+        tx_offsets: Py<PyArray1<u64>>,
+        first_tx_index: u64,
+        witness: Vec<(u64, u64)>,
+    ) -> Self {
+        Self {
+            block_hash,
+            chunk_num,
+            num_chunks,
+            start,
+            data,
+            tx_offsets,
+            first_tx_index,
+            witness: witness
+                .into_iter()
+                .map(|(tx_index, witness_start)| WitnessLayout {
+                    tx_index,
+                    witness_start,
+                })
+                .collect(),
+        }
+    }
+
+    /// Txids of this chunk's transactions, as an (n, 32) array.
+    fn txids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<u8>>> {
+        let data = self.data.bind(py).as_bytes();
+        let offsets = self.tx_offsets.bind(py).readonly();
+        let offsets = offsets.as_slice()?;
+        let (start, first, witness) = (self.start, self.first_tx_index, &self.witness);
+        let in_range = offsets.windows(2).all(|w| w[0] < w[1])
+            && offsets.first().is_none_or(|&o| o == start)
+            && offsets.last().is_none_or(|&o| o < start + data.len() as u64);
+        if !in_range {
+            return Err(PyValueError::new_err("chunk offsets do not fit its data"));
+        }
+        let ids = py.detach(|| merkle::txids(data, start, offsets, first, witness));
+        Ok(hashes_array(py, ids))
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let py = slf.py();
+        let c = slf.get();
+        let witness: Vec<(u64, u64)> = c
+            .witness
+            .iter()
+            .map(|w| (w.tx_index, w.witness_start))
+            .collect();
+        let args = (
+            c.block_hash.clone_ref(py),
+            c.chunk_num,
+            c.num_chunks,
+            c.start,
+            c.data.clone_ref(py),
+            c.tx_offsets.clone_ref(py),
+            c.first_tx_index,
+            witness,
+        )
+            .into_pyobject(py)?
+            .into_any();
+        Ok((slf.get_type().into_any(), args))
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "Chunk({}/{}, {} transactions from #{}, {} bytes)",
+            self.chunk_num + 1,
+            self.num_chunks,
+            PyUntypedArrayMethods::len(self.tx_offsets.bind(py)),
+            self.first_tx_index,
+            self.data.bind(py).as_bytes().len()
+        )
+    }
+}
+
+/// Cuts a block fed as it arrives into chunks of whole transactions.
+#[pyclass(module = "peerpool._core")]
+pub struct BlockChunker {
+    inner: chunker::BlockChunker,
+}
+
+#[pymethods]
+impl BlockChunker {
+    #[new]
+    #[pyo3(signature = (block_size, chunk_size=DEFAULT_CHUNK_SIZE, allow_witness=true))]
+    fn new(block_size: u64, chunk_size: u64, allow_witness: bool) -> PyResult<Self> {
+        let inner = chunker::BlockChunker::new(block_size, chunk_size, allow_witness).map_err(to_py_err)?;
+        Ok(Self { inner })
+    }
+
+    /// Feed the next bytes; returns the chunks they complete, in order.
+    fn feed<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let inner = &mut self.inner;
+        let chunks = with_bytes(data, |d| py.detach(|| inner.feed(d)))?.map_err(to_py_err)?;
+        let list = PyList::empty(py);
+        if chunks.is_empty() {
+            return Ok(list);
+        }
+        let hash = PyBytes::new(py, &self.inner.block_hash().unwrap_or([0; 32])).unbind();
+        for c in chunks {
+            list.append(Chunk {
+                block_hash: hash.clone_ref(py),
+                chunk_num: c.chunk_num,
+                num_chunks: c.num_chunks,
+                start: c.start,
+                data: PyBytes::new(py, &c.data).unbind(),
+                tx_offsets: c.tx_offsets.into_pyarray(py).unbind(),
+                first_tx_index: c.first_tx_index,
+                witness: c.witness,
+            })?;
+        }
+        Ok(list)
+    }
+
+    #[getter]
+    fn num_chunks(&self) -> u64 {
+        self.inner.num_chunks()
+    }
+    #[getter]
+    fn block_size(&self) -> u64 {
+        self.inner.block_size()
+    }
+    #[getter]
+    fn chunk_size(&self) -> u64 {
+        self.inner.chunk_size()
+    }
+    #[getter]
+    fn position(&self) -> u64 {
+        self.inner.position()
+    }
+    #[getter]
+    fn header<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.inner.header().map(|h| PyBytes::new(py, h))
+    }
+    #[getter]
+    fn block_hash<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.inner.block_hash().map(|h| PyBytes::new(py, &h))
+    }
+    #[getter]
+    fn tx_count(&self) -> Option<u64> {
+        self.inner.tx_count()
+    }
+    #[getter]
+    fn done(&self) -> bool {
+        self.inner.is_done()
+    }
+    /// Block bytes held right now (at most the chunk size plus one straddling transaction).
+    #[getter]
+    fn buffered(&self) -> usize {
+        self.inner.buffered()
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(tx_offsets, m)?)?;
+    m.add_function(wrap_pyfunction!(block_txids, m)?)?;
+    m.add_function(wrap_pyfunction!(transaction_txids, m)?)?;
+    m.add_function(wrap_pyfunction!(merkle_root, m)?)?;
+    m.add_class::<TxScanner>()?;
+    m.add_class::<Chunk>()?;
+    m.add_class::<BlockChunker>()?;
+    Ok(())
+}
