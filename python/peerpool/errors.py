@@ -125,3 +125,27 @@ class JoinMarketError(PeerpoolError):
 
 class JoinMarketProtocolError(JoinMarketError, InputError):
     """A directory or peer sent a line that breaks the JoinMarket protocol."""
+
+
+class LineTooLongError(JoinMarketProtocolError):
+    """A line grew past the maximum length (checked before any parsing)."""
+
+
+class MalformedLineError(JoinMarketProtocolError):
+    """A line that is not the ``{"type", "line"}`` envelope, or a payload that cannot be parsed."""
+
+
+class BadSignatureError(JoinMarketProtocolError):
+    """A signed message whose signature fails, or whose public key does not hash to its nick."""
+
+
+class HandshakeRejectedError(JoinMarketProtocolError):
+    """A handshake that was refused or is unacceptable (app name, version, network, nick)."""
+
+
+class NickAuthError(JoinMarketProtocolError):
+    """JMP-0005 nick authentication failed (bad proof, wrong challenge, refused result)."""
+
+
+class DirectoryConnectionError(JoinMarketError, ConnectionError):
+    """A directory connection is not up, was closed, or did not answer in time."""
