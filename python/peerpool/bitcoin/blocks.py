@@ -1,0 +1,67 @@
+"""Blocks as transactions: offsets, chunks, txids and merkle roots.
+
+The work is done by the Rust kernels; this module gives them their public
+names and adds the checks built from them.
+
+* :func:`tx_offsets` - start offset of every transaction of a whole block.
+* :class:`TxScanner` - the same, resumable, fed in pieces of any size.
+* :class:`BlockChunker` - cuts a block, fed as it arrives, into :class:`Chunk`
+  objects of whole transactions (``block_hash``, ``chunk_num``, ``num_chunks``,
+  ``start``, ``data``, ``tx_offsets``, ``first_tx_index``; ``txids()``).
+* :func:`block_txids`, :func:`transaction_txids`, :func:`merkle_root`.
+
+Offsets are from the block's first byte; ``chunk.data`` starts at the chunk's
+first transaction (``chunk.start``), so transaction *i* of a chunk is
+``chunk.data[off[i] - chunk.start : off[i+1] - chunk.start]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from peerpool._core import (
+    BlockChunker,
+    Chunk,
+    TxScanner,
+    block_txids,
+    merkle_root,
+    transaction_txids,
+    tx_offsets,
+)
+
+#: The default chunk size: 32 MiB.
+DEFAULT_CHUNK_SIZE = 32 << 20
+
+
+def merkle_root_matches(block: bytes, *, allow_witness: bool = True) -> bool:
+    """Rebuild the merkle root from the offsets the scanner finds and compare it
+    with the one in the header: the end-to-end check of the offsets."""
+    _, txids = block_txids(block, allow_witness)
+    return merkle_root(txids) == bytes(block[36:68])
+
+
+def chunk_txids(chunks: list[Chunk]) -> np.ndarray:
+    """Txids of a block's transactions gathered from all its chunks, in order."""
+    if not chunks:
+        return np.empty((0, 32), dtype=np.uint8)
+    return np.concatenate([c.txids() for c in chunks])
+
+
+def hash_hex(block_hash: bytes) -> str:
+    """A hash as people show it: byte-reversed hex."""
+    return bytes(block_hash)[::-1].hex()
+
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "BlockChunker",
+    "Chunk",
+    "TxScanner",
+    "block_txids",
+    "chunk_txids",
+    "hash_hex",
+    "merkle_root",
+    "merkle_root_matches",
+    "transaction_txids",
+    "tx_offsets",
+]

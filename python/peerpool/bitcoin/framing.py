@@ -1,0 +1,53 @@
+"""Bitcoin P2P message framing (the Rust kernel, re-exported with its contract).
+
+``encode_message(magic, command, payload)`` frames a payload with the 24-byte
+header (or BSV's 44-byte extended header for payloads of 4 GiB and more).
+``encode_header`` gives just the header, for streaming a payload that does not
+fit in memory. ``MessageDecoder(magic, max_payload, large_threshold).feed(data)``
+returns events in stream order:
+
+* :class:`Message` ``(command, payload)``: a complete message under the threshold;
+* :class:`LargeMessageStart` ``(command, length)``, then :class:`LargeMessagePiece`
+  ``(data)`` as the payload arrives, then :class:`LargeMessageEnd` ``(command,
+  length)`` once it is complete and its checksum verified.
+
+Errors are distinct subclasses of :class:`peerpool.errors.BitcoinProtocolError`:
+``BadMagicError``, ``ChecksumError``, ``PayloadTooLargeError``,
+``MalformedCommandError`` (and ``MalformedMessageError`` for a broken extended
+header). A decoder that raised stays failed: the stream cannot be resynchronised.
+"""
+
+from __future__ import annotations
+
+from peerpool._core import (
+    LargeMessageEnd,
+    LargeMessagePiece,
+    LargeMessageStart,
+    Message,
+    MessageDecoder,
+    checksum,
+    encode_header,
+    encode_message,
+)
+
+HEADER_LEN = 24
+EXT_HEADER_LEN = 44
+#: Payloads of this length or more need BSV's extended header.
+EXTENDED_PAYLOAD_THRESHOLD = 0xFFFF_FFFF
+
+DecoderEvent = Message | LargeMessageStart | LargeMessagePiece | LargeMessageEnd
+
+__all__ = [
+    "EXTENDED_PAYLOAD_THRESHOLD",
+    "EXT_HEADER_LEN",
+    "HEADER_LEN",
+    "DecoderEvent",
+    "LargeMessageEnd",
+    "LargeMessagePiece",
+    "LargeMessageStart",
+    "Message",
+    "MessageDecoder",
+    "checksum",
+    "encode_header",
+    "encode_message",
+]
