@@ -26,7 +26,10 @@ impl fmt::Display for CompactError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Truncated { needed, have } => {
-                write!(f, "truncated CompactSize: needs {needed} bytes, have {have}")
+                write!(
+                    f,
+                    "truncated CompactSize: needs {needed} bytes, have {have}"
+                )
             }
             Self::NonMinimal { value, len } => {
                 write!(f, "non-minimal CompactSize: {value} encoded in {len} bytes")

@@ -142,8 +142,15 @@ impl BlockChunker {
         let completed = self.scanner.completed();
         let n = (completed - self.emitted_txs) as usize;
         let (tx_offsets, witness) = self.scanner.drain_found(n);
-        let start = tx_offsets.first().copied().unwrap_or(self.buf_start.max(self.tx_region_start()));
-        let end = if n > 0 { self.scanner.last_tx_end() } else { start };
+        let start = tx_offsets
+            .first()
+            .copied()
+            .unwrap_or(self.buf_start.max(self.tx_region_start()));
+        let end = if n > 0 {
+            self.scanner.last_tx_end()
+        } else {
+            start
+        };
         let data = if n > 0 {
             let from = (start - self.buf_start) as usize;
             let to = (end - self.buf_start) as usize;

@@ -24,11 +24,26 @@ pub const EXT_LENGTH_MARKER: u32 = 0xFFFF_FFFF;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FramingError {
-    BadMagic { expected: [u8; 4], got: [u8; 4] },
-    BadChecksum { command: String, expected: [u8; 4], got: [u8; 4] },
-    PayloadTooLarge { command: String, length: u64, max: u64 },
-    BadCommand { raw: Vec<u8> },
-    BadExtendedHeader { reason: &'static str },
+    BadMagic {
+        expected: [u8; 4],
+        got: [u8; 4],
+    },
+    BadChecksum {
+        command: String,
+        expected: [u8; 4],
+        got: [u8; 4],
+    },
+    PayloadTooLarge {
+        command: String,
+        length: u64,
+        max: u64,
+    },
+    BadCommand {
+        raw: Vec<u8>,
+    },
+    BadExtendedHeader {
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for FramingError {
@@ -90,7 +105,9 @@ pub fn parse_command(field: &[u8]) -> Result<String, FramingError> {
         && name.iter().all(|&b| (0x20..=0x7E).contains(&b))
         && padding.iter().all(|&b| b == 0);
     if !valid {
-        return Err(FramingError::BadCommand { raw: field.to_vec() });
+        return Err(FramingError::BadCommand {
+            raw: field.to_vec(),
+        });
     }
     // only printable ASCII here, so this is valid UTF-8
     Ok(name.iter().map(|&b| b as char).collect())
@@ -431,10 +448,7 @@ mod tests {
     #[test]
     fn verack_has_the_well_known_header() {
         let m = encode_message([0xf9, 0xbe, 0xb4, 0xd9], "verack", b"").unwrap();
-        assert_eq!(
-            hex(&m),
-            "f9beb4d976657261636b000000000000000000005df6e0e2"
-        );
+        assert_eq!(hex(&m), "f9beb4d976657261636b000000000000000000005df6e0e2");
     }
 
     #[test]
@@ -473,7 +487,10 @@ mod tests {
                 })
                 .collect();
             assert_eq!(body, vec![1u8; 2500]);
-            assert!(matches!(events.last(), Some(Event::LargeEnd { length: 2500, .. })));
+            assert!(matches!(
+                events.last(),
+                Some(Event::LargeEnd { length: 2500, .. })
+            ));
         }
     }
 

@@ -59,7 +59,7 @@ impl U256 {
         0
     }
 
-    pub fn shl(self, n: u32) -> Self {
+    pub fn shift_left(self, n: u32) -> Self {
         if n >= 256 {
             return Self::ZERO;
         }
@@ -75,7 +75,7 @@ impl U256 {
         U256(out)
     }
 
-    pub fn shr(self, n: u32) -> Self {
+    pub fn shift_right(self, n: u32) -> Self {
         if n >= 256 {
             return Self::ZERO;
         }
@@ -132,7 +132,9 @@ impl fmt::Display for HeaderError {
             Self::BadLength { len } => {
                 write!(f, "headers buffer of {len} bytes is not a multiple of 80")
             }
-            Self::NegativeTarget { bits } => write!(f, "bits 0x{bits:08x} encode a negative target"),
+            Self::NegativeTarget { bits } => {
+                write!(f, "bits 0x{bits:08x} encode a negative target")
+            }
             Self::OverflowTarget { bits } => write!(f, "bits 0x{bits:08x} overflow 256 bits"),
             Self::ZeroTarget { bits } => write!(f, "bits 0x{bits:08x} encode a zero target"),
             Self::AbovePowLimit { bits } => {
@@ -183,9 +185,9 @@ pub fn bits_to_target(bits: u32) -> Result<U256, HeaderError> {
     }
     let m = U256::from_u64(u64::from(mantissa));
     let target = if exponent <= 3 {
-        m.shr(8 * (3 - exponent))
+        m.shift_right(8 * (3 - exponent))
     } else {
-        m.shl(8 * (exponent - 3))
+        m.shift_left(8 * (exponent - 3))
     };
     if target.is_zero() {
         return Err(HeaderError::ZeroTarget { bits });
@@ -199,7 +201,7 @@ pub fn target_to_bits(target: U256) -> u32 {
     let mut compact = if size <= 3 {
         (target.low_u64() << (8 * (3 - size))) as u32
     } else {
-        target.shr(8 * (size - 3)).low_u64() as u32
+        target.shift_right(8 * (size - 3)).low_u64() as u32
     };
     // The 0x00800000 bit is the sign: if the mantissa would set it, shift it
     // down a byte and raise the exponent.
@@ -248,7 +250,11 @@ pub fn check_headers(
     let hashes = hash_headers(buf)?;
     let mut failure = None;
     for (i, header) in buf.chunks_exact(HEADER_LEN).enumerate() {
-        let expected_prev = if i == 0 { prev_hash } else { Some(hashes[i - 1]) };
+        let expected_prev = if i == 0 {
+            prev_hash
+        } else {
+            Some(hashes[i - 1])
+        };
         if let Some(prev) = expected_prev {
             if header[4..36] != prev {
                 failure = Some((i, HeaderError::DoesNotConnect));
@@ -291,8 +297,18 @@ mod tests {
 
     #[test]
     fn compact_round_trips_and_core_edge_cases() {
-        for bits in [0x1d00ffffu32, 0x207fffff, 0x1b0404cb, 0x05009234, 0x04123456] {
-            assert_eq!(target_to_bits(bits_to_target(bits).unwrap()), bits, "{bits:x}");
+        for bits in [
+            0x1d00ffffu32,
+            0x207fffff,
+            0x1b0404cb,
+            0x05009234,
+            0x04123456,
+        ] {
+            assert_eq!(
+                target_to_bits(bits_to_target(bits).unwrap()),
+                bits,
+                "{bits:x}"
+            );
         }
         // Core's arith_uint256 tests: 0x04923456 is negative, 0xff123456 overflows.
         assert!(matches!(
@@ -310,7 +326,7 @@ mod tests {
         // 0x1d00ffff = 0xffff << 208
         assert_eq!(
             bits_to_target(0x1d00ffff).unwrap(),
-            U256::from_u64(0xffff).shl(208)
+            U256::from_u64(0xffff).shift_left(208)
         );
     }
 
@@ -331,8 +347,11 @@ mod tests {
     #[test]
     fn shifts_cross_limbs() {
         let one = U256::from_u64(1);
-        assert_eq!(one.shl(255).shr(255), one);
-        assert_eq!(one.shl(64).0, [0, 1, 0, 0]);
-        assert_eq!(U256::from_u64(0xff00).shl(60).shr(60), U256::from_u64(0xff00));
+        assert_eq!(one.shift_left(255).shift_right(255), one);
+        assert_eq!(one.shift_left(64).0, [0, 1, 0, 0]);
+        assert_eq!(
+            U256::from_u64(0xff00).shift_left(60).shift_right(60),
+            U256::from_u64(0xff00)
+        );
     }
 }

@@ -41,7 +41,13 @@ fn all_blocks() -> Vec<Vec<u8>> {
 }
 
 fn root_matches(block: &[u8], offsets: &[u64], witness: &[super::txscan::WitnessLayout]) -> bool {
-    let ids = txids(&block[offsets[0] as usize..], offsets[0], offsets, 0, witness);
+    let ids = txids(
+        &block[offsets[0] as usize..],
+        offsets[0],
+        offsets,
+        0,
+        witness,
+    );
     merkle_root(&ids).unwrap()[..] == block[36..68]
 }
 

@@ -21,7 +21,11 @@ const OUTPOINT_LEN: u64 = 36;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScanError {
     /// The data ended inside a field; `offset` is where it ended.
-    Truncated { offset: u64, field: &'static str, tx: u64 },
+    Truncated {
+        offset: u64,
+        field: &'static str,
+        tx: u64,
+    },
     /// A field holds an impossible value.
     Malformed { offset: u64, reason: String },
     /// More or fewer transactions than the block's count.

@@ -61,7 +61,8 @@ fn encode_header<'py>(
             .map_err(|_| PyValueError::new_err("checksum must be 4 bytes"))?,
         None => [0; 4],
     };
-    let header = framing::encode_header(magic_of(magic)?, command, length, sum).map_err(to_py_err)?;
+    let header =
+        framing::encode_header(magic_of(magic)?, command, length, sum).map_err(to_py_err)?;
     Ok(PyBytes::new(py, &header))
 }
 
@@ -139,7 +140,11 @@ impl MessageDecoder {
     }
 
     /// Feed bytes from the stream; returns the events they complete.
-    fn feed<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    fn feed<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let inner = &mut self.inner;
         let mut events = Vec::new();
         with_bytes(data, |d| py.detach(|| inner.feed(d, &mut events)))?
@@ -185,7 +190,10 @@ fn hash_header<'py>(py: Python<'py>, header: &[u8]) -> PyResult<Bound<'py, PyByt
 }
 
 #[pyfunction]
-fn hash_headers<'py>(py: Python<'py>, buf: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray2<u8>>> {
+fn hash_headers<'py>(
+    py: Python<'py>,
+    buf: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyArray2<u8>>> {
     let hashes = with_bytes(buf, |b| py.detach(|| headers::hash_headers(b)))?.map_err(to_py_err)?;
     Ok(hashes_array(py, hashes))
 }
@@ -220,7 +228,12 @@ fn check_pow(header: &[u8], pow_limit: Option<&[u8]>) -> PyResult<()> {
     headers::check_pow(&hash, bits, pow_limit_of(pow_limit)?).map_err(to_py_err)
 }
 
-type BatchResult<'py> = (Bound<'py, PyArray2<u8>>, Option<usize>, Option<&'static str>, Option<String>);
+type BatchResult<'py> = (
+    Bound<'py, PyArray2<u8>>,
+    Option<usize>,
+    Option<&'static str>,
+    Option<String>,
+);
 
 /// Check linkage and proof of work of consecutive headers in one call.
 /// Returns (hashes, index of the first failure, reason code, message).
@@ -234,8 +247,10 @@ fn check_headers<'py>(
 ) -> PyResult<BatchResult<'py>> {
     let prev = prev_hash.map(|p| hash32(p, "prev_hash")).transpose()?;
     let limit = pow_limit_of(pow_limit)?;
-    let check = with_bytes(buf, |b| py.detach(|| headers::check_headers(b, prev, limit)))?
-        .map_err(to_py_err)?;
+    let check = with_bytes(buf, |b| {
+        py.detach(|| headers::check_headers(b, prev, limit))
+    })?
+    .map_err(to_py_err)?;
     let (index, code, message) = match check.failure {
         Some((i, e)) => (Some(i), Some(e.code()), Some(e.to_string())),
         None => (None, None, None),

@@ -7,7 +7,9 @@ use super::input::with_bytes;
 use crate::bitcoin::chunker;
 use crate::bitcoin::merkle;
 use crate::bitcoin::txscan::{self, WitnessLayout};
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
@@ -22,10 +24,14 @@ fn tx_offsets<'py>(
     block: &Bound<'py, PyAny>,
     allow_witness: bool,
 ) -> PyResult<Bound<'py, PyArray1<u64>>> {
-    let offsets = with_bytes(block, |b| py.detach(|| txscan::tx_offsets(b, allow_witness)))?
-        .map_err(to_py_err)?;
+    let offsets = with_bytes(block, |b| {
+        py.detach(|| txscan::tx_offsets(b, allow_witness))
+    })?
+    .map_err(to_py_err)?;
     Ok(offsets.into_pyarray(py))
 }
+
+type OffsetsAndTxids<'py> = (Bound<'py, PyArray1<u64>>, Bound<'py, PyArray2<u8>>);
 
 /// Offsets and txids of every transaction of a whole block.
 #[pyfunction]
@@ -34,7 +40,7 @@ fn block_txids<'py>(
     py: Python<'py>,
     block: &Bound<'py, PyAny>,
     allow_witness: bool,
-) -> PyResult<(Bound<'py, PyArray1<u64>>, Bound<'py, PyArray2<u8>>)> {
+) -> PyResult<OffsetsAndTxids<'py>> {
     let (offsets, ids) = with_bytes(block, |b| {
         py.detach(|| {
             txscan::scan_block(b, allow_witness).map(|(offsets, witness)| {
@@ -69,7 +75,10 @@ fn transaction_txids<'py>(
 
 /// The merkle root of an (n, 32) array of txids (internal byte order).
 #[pyfunction]
-fn merkle_root<'py>(py: Python<'py>, txids: PyReadonlyArray2<'py, u8>) -> PyResult<Bound<'py, PyBytes>> {
+fn merkle_root<'py>(
+    py: Python<'py>,
+    txids: PyReadonlyArray2<'py, u8>,
+) -> PyResult<Bound<'py, PyBytes>> {
     let view = txids.as_array();
     if view.ncols() != 32 {
         return Err(PyValueError::new_err("txids must have shape (n, 32)"));
@@ -214,7 +223,9 @@ impl Chunk {
         let (start, first, witness) = (self.start, self.first_tx_index, &self.witness);
         let in_range = offsets.windows(2).all(|w| w[0] < w[1])
             && offsets.first().is_none_or(|&o| o == start)
-            && offsets.last().is_none_or(|&o| o < start + data.len() as u64);
+            && offsets
+                .last()
+                .is_none_or(|&o| o < start + data.len() as u64);
         if !in_range {
             return Err(PyValueError::new_err("chunk offsets do not fit its data"));
         }
@@ -268,12 +279,17 @@ impl BlockChunker {
     #[new]
     #[pyo3(signature = (block_size, chunk_size=DEFAULT_CHUNK_SIZE, allow_witness=true))]
     fn new(block_size: u64, chunk_size: u64, allow_witness: bool) -> PyResult<Self> {
-        let inner = chunker::BlockChunker::new(block_size, chunk_size, allow_witness).map_err(to_py_err)?;
+        let inner =
+            chunker::BlockChunker::new(block_size, chunk_size, allow_witness).map_err(to_py_err)?;
         Ok(Self { inner })
     }
 
     /// Feed the next bytes; returns the chunks they complete, in order.
-    fn feed<'py>(&mut self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    fn feed<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let inner = &mut self.inner;
         let chunks = with_bytes(data, |d| py.detach(|| inner.feed(d)))?.map_err(to_py_err)?;
         let list = PyList::empty(py);

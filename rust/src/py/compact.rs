@@ -1,8 +1,8 @@
 //! Bindings of `compact`: CompactSize read and write.
 
 use super::errors::to_py_err;
-use crate::error::Locate;
 use crate::compact;
+use crate::error::Locate;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
