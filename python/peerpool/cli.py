@@ -12,7 +12,7 @@ import sys
 from peerpool.errors import PeerpoolError
 
 # Modules that contribute subcommands, in the order `peerpool --help` lists them.
-COMMAND_MODULES = ("peerpool.bitcoin.commands",)
+COMMAND_MODULES = ("peerpool.bitcoin.commands", "peerpool.joinmarket.commands")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ def _run_scan(args: argparse.Namespace) -> int:
     return scan.run(args.files, args.chunk_size, show_progress=not args.no_progress)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     scan = subparsers.add_parser(
         "scan",
         help="check block files: hash, size, transactions, chunks, merkle root from offsets",

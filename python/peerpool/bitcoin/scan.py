@@ -30,7 +30,9 @@ class BlockReport:
     merkle_ok: bool
 
 
-def scan_block(data: memoryview | bytes, chunk_size: int, allow_witness: bool = True) -> tuple[str, int, int, bool]:
+def scan_block(
+    data: memoryview | bytes, chunk_size: int, allow_witness: bool = True
+) -> tuple[str, int, int, bool]:
     """Feed one block through the chunk splitter; returns (hash, tx count,
     chunks, merkle root matches)."""
     chunker = BlockChunker(len(data), chunk_size, allow_witness)
@@ -44,11 +46,15 @@ def scan_block(data: memoryview | bytes, chunk_size: int, allow_witness: bool = 
     return hash_hex(chunker.block_hash), chunker.tx_count, len(chunks), root_ok
 
 
-def scan_files(paths: Iterable[Path], chunk_size: int, show_progress: bool = True) -> list[BlockReport]:
+def scan_files(
+    paths: Iterable[Path], chunk_size: int, show_progress: bool = True
+) -> list[BlockReport]:
     paths = list(paths)
     total = sum(p.stat().st_size for p in paths)
     reports: list[BlockReport] = []
-    with tqdm(total=total, unit="B", unit_scale=True, disable=not show_progress, desc="scan") as bar:
+    with tqdm(
+        total=total, unit="B", unit_scale=True, disable=not show_progress, desc="scan"
+    ) as bar:
         for path in paths:
             for record in iter_blocks(path):
                 block_hash, tx_count, n_chunks, ok = scan_block(record.data, chunk_size)
