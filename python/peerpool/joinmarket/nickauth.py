@@ -19,7 +19,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from peerpool.errors import BadSignatureError, MalformedLineError, NickAuthError
+from peerpool.errors import BadSignatureError, InputError, MalformedLineError, NickAuthError
 from peerpool.joinmarket.identity import NickIdentity, verify_nick_signature
 
 NICK_AUTH_DOMAIN = "nick-auth-v1"
@@ -47,7 +47,7 @@ def _str(obj: dict[str, Any], key: str, what: str, pattern: re.Pattern[str] | No
 
 def validate_directory_id(directory_id: str) -> str:
     if _DIRECTORY_ID.fullmatch(directory_id) is None:
-        raise ValueError(f"invalid directory-id {directory_id!r} (lower-case host:port style)")
+        raise InputError(f"invalid directory-id {directory_id!r} (lower-case host:port style)")
     return directory_id
 
 

@@ -1,0 +1,158 @@
+"""A JoinMarket-compatible directory node on asyncio.
+
+The logic lives in :class:`~peerpool.joinmarket.server_core.DirectoryCore`;
+this module only pumps bytes between it and asyncio transports. It uses
+``asyncio.Protocol`` rather than streams because the relay is the hot path:
+``data_received`` hands bytes straight to the core, which writes the same
+encoded line to every recipient's transport. To publish it as an onion
+service, point Tor's ``HiddenServicePort`` (or stem's
+``create_ephemeral_hidden_service``) at the bound port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from types import TracebackType
+
+from peerpool.joinmarket.identity import NickIdentity
+from peerpool.joinmarket.server_core import Conn, DirectoryCore, ServerConfig, ServerStats
+
+log = logging.getLogger(__name__)
+
+# Ask for a deep accept queue; the kernel caps it at net.core.somaxconn. The
+# 1,000-clients-at-once figure needs more than asyncio's default of 100.
+DEFAULT_BACKLOG = 4096
+
+
+class _Connection(asyncio.Protocol):
+    __slots__ = ("conn", "core")
+
+    def __init__(self, core: DirectoryCore) -> None:
+        self.core = core
+        self.conn: Conn | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # small interactive lines: do not wait for Nagle to coalesce them
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = transport.get_extra_info("peername")
+        addr = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.conn = self.core.open(transport, addr)
+
+    def data_received(self, data: bytes) -> None:
+        if self.conn is not None:
+            self.core.feed(self.conn, data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.conn is not None:
+            self.core.lost(self.conn)
+            self.conn = None
+
+
+class DirectoryServer:
+    """Serve the onion message channel protocol on ``host:port``.
+
+    ``port=0`` binds a free port (see :attr:`port` after :meth:`start`). Nick
+    authentication (JMP-0005) is offered when ``directory_id`` is given.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 5222,
+        network: str = "mainnet",
+        *,
+        directory_id: str | None = None,
+        identity: NickIdentity | None = None,
+        config: ServerConfig | None = None,
+        backlog: int = DEFAULT_BACKLOG,
+        tick_interval: float = 5.0,
+    ) -> None:
+        if config is None:
+            config = ServerConfig(network=network, directory_id=directory_id)
+        self.config = config
+        self.core = DirectoryCore(config, identity)
+        self.host = host
+        self._port = port
+        self.backlog = backlog
+        self.tick_interval = tick_interval
+        self._server: asyncio.Server | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    @property
+    def nick(self) -> str:
+        return self.core.identity.nick
+
+    @property
+    def stats(self) -> ServerStats:
+        return self.core.stats
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self._port}"
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Connection(self.core),
+            self.host,
+            self._port,
+            backlog=self.backlog,
+            reuse_address=True,
+        )
+        self._port = self._server.sockets[0].getsockname()[1]
+        self._ticker = asyncio.create_task(self._tick_forever(), name="jm-directory-tick")
+        log.info("directory %s listening on %s (%s)", self.nick, self.address, self.config.network)
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_interval)
+            try:
+                self.core.tick()
+            except Exception:  # a bug in one tick must not stop the timers
+                log.exception("directory tick failed")
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        try:
+            await self._server.serve_forever()
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop listening, say goodbye to every peer and close their connections."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        if self._server is not None:
+            self._server.close()
+            self.core.close_all()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 5.0)
+            self._server = None
+
+    async def __aenter__(self) -> DirectoryServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,481 @@
+"""The directory node's logic, without I/O: connections in, bytes to writers out.
+
+:class:`DirectoryCore` owns the peer table. The asyncio driver
+(:mod:`peerpool.joinmarket.server`) hands it each connection's transport (any
+object with ``write``, ``close``, ``abort`` and ``get_write_buffer_size``) and
+the bytes read; tests hand it fake writers. It validates handshakes, runs
+JMP-0005 nick auth when a directory id is configured, relays public messages
+to every handshaken peer and private messages to their recipient (only when
+``from`` is the sender's own nick), serves peerlists, announces departures,
+pings idle peers and limits line size and message rate per connection.
+
+Hot path: a relayed line is encoded once and the same bytes go to every
+recipient; public messages from one read are joined and written with one call
+per recipient; nothing is logged per message above DEBUG.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from peerpool.errors import JoinMarketProtocolError, NickAuthError
+from peerpool.joinmarket.identity import JM_VERSION, NickIdentity, is_valid_nick
+from peerpool.joinmarket.messages import (
+    APP_NAME,
+    FEATURE_NICK_AUTH,
+    FEATURE_PEERLIST_FEATURES,
+    FEATURE_PING,
+    NOT_SERVING_ONION,
+    ClientHandshake,
+    DirectoryHandshake,
+)
+from peerpool.joinmarket.nickauth import (
+    NickAuthChallenge,
+    NickAuthProof,
+    NickAuthResult,
+    validate_directory_id,
+)
+from peerpool.joinmarket.peerlist import MAX_LOCATION, PeerEntry, encode_peerlist
+from peerpool.joinmarket.wire import (
+    MAX_LINE_BYTES,
+    LineBuffer,
+    MessageType,
+    decode_frame,
+    encode_frame,
+)
+
+log = logging.getLogger(__name__)
+
+_PRIVMSG = int(MessageType.PRIVMSG)
+_PUBMSG = int(MessageType.PUBMSG)
+_PING_FRAME = encode_frame(MessageType.PING, "")
+_PONG_FRAME = encode_frame(MessageType.PONG, "")
+_DISCONNECT_FRAME = encode_frame(MessageType.DISCONNECT, "")
+
+
+class Writer(Protocol):
+    """What the core needs of a connection's transport (asyncio.Transport fits)."""
+
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+    def get_write_buffer_size(self) -> int: ...
+
+
+class PeerState(enum.Enum):
+    HANDSHAKE = 0
+    AUTHENTICATING = 1
+    READY = 2
+    CLOSED = 3
+
+
+@dataclass
+class ServerConfig:
+    network: str
+    motd: str = "peerpool JoinMarket directory"
+    directory_id: str | None = None  # nick auth is offered when set (JMP-0005)
+    max_line: int = MAX_LINE_BYTES
+    max_peers: int = 10_000
+    rate: float = 100.0  # lines per second per connection, sustained
+    burst: float = 500.0  # lines a connection may send at once
+    max_rate_violations: int = 1_000  # dropped lines before the connection is cut
+    max_write_buffer: int = 8 * 1024 * 1024  # a reader slower than this is cut
+    handshake_timeout: float = 30.0
+    idle_ping: float = 60.0  # ping a quiet peer after this many seconds
+    idle_timeout: float = 180.0  # cut a peer silent for this long
+
+
+@dataclass
+class ServerStats:
+    accepted: int = 0
+    rejected: int = 0
+    public_relayed: int = 0
+    public_deliveries: int = 0
+    private_relayed: int = 0
+    dropped_spoofed: int = 0
+    dropped_no_recipient: int = 0
+    dropped_rate: int = 0
+    dropped_unknown: int = 0
+    closed_bad_input: int = 0
+    closed_slow: int = 0
+    closed_idle: int = 0
+
+
+class Conn:
+    """One connection's state, keyed by identity (the object) in the core."""
+
+    __slots__ = (
+        "addr",
+        "challenge",
+        "features",
+        "handshake_line",
+        "last_refill",
+        "last_seen",
+        "lines",
+        "location",
+        "nick",
+        "opened",
+        "pinged",
+        "state",
+        "tokens",
+        "violations",
+        "writer",
+    )
+
+    def __init__(self, writer: Writer, addr: str, now: float, max_line: int, burst: float) -> None:
+        self.writer = writer
+        self.addr = addr
+        self.lines = LineBuffer(max_line)
+        self.state = PeerState.HANDSHAKE
+        self.nick = ""
+        self.location = NOT_SERVING_ONION
+        self.features: frozenset[str] = frozenset()
+        self.handshake_line = ""
+        self.challenge: NickAuthChallenge | None = None
+        self.tokens = burst
+        self.last_refill = now
+        self.last_seen = now
+        self.opened = now
+        self.pinged = False
+        self.violations = 0
+
+    def entry(self, disconnected: bool = False) -> PeerEntry:
+        return PeerEntry(self.nick, self.location, disconnected, self.features)
+
+
+def _valid_location(location: str) -> bool:
+    if location == NOT_SERVING_ONION:
+        return True
+    host, sep, port = location.rpartition(":")
+    return (
+        bool(sep and host and port.isdigit())
+        and 0 < int(port) < 65536
+        and len(location) <= MAX_LOCATION
+        and not any(c in location for c in ",;! ")
+    )
+
+
+class DirectoryCore:
+    def __init__(
+        self,
+        config: ServerConfig,
+        identity: NickIdentity | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if config.directory_id is not None:
+            validate_directory_id(config.directory_id)
+        self.config = config
+        self.identity = identity or NickIdentity()
+        self.clock = clock
+        self.stats = ServerStats()
+        self.conns: set[Conn] = set()
+        self.by_nick: dict[str, Conn] = {}  # handshaken (or authenticating) peers
+        self.ready: list[Conn] = []  # broadcast targets, kept as a list for speed
+        self._peerlist_cache: dict[bool, list[bytes]] = {}
+        features = {FEATURE_PEERLIST_FEATURES, FEATURE_PING}
+        if config.directory_id is not None:
+            features.add(FEATURE_NICK_AUTH)
+        self.features = frozenset(features)
+
+    # --- connection lifecycle ---------------------------------------------------
+
+    def open(self, writer: Writer, addr: str = "") -> Conn | None:
+        """Register a new connection; ``None`` (and the writer closed) when full."""
+        if len(self.conns) >= self.config.max_peers:
+            writer.abort()
+            self.stats.rejected += 1
+            return None
+        conn = Conn(writer, addr, self.clock(), self.config.max_line, self.config.burst)
+        self.conns.add(conn)
+        return conn
+
+    def lost(self, conn: Conn) -> None:
+        """The transport is gone; forget the peer and tell the others it left."""
+        if conn not in self.conns:
+            return
+        self.conns.discard(conn)
+        was_ready = conn.state is PeerState.READY
+        conn.state = PeerState.CLOSED
+        if conn.nick and self.by_nick.get(conn.nick) is conn:
+            del self.by_nick[conn.nick]
+        if was_ready:
+            self.ready.remove(conn)
+            self._peerlist_cache.clear()
+            self._broadcast(self._departure_frames(conn), None)
+
+    def _departure_frames(self, conn: Conn) -> dict[bool, bytes]:
+        entry = conn.entry(disconnected=True)
+        return {
+            True: encode_frame(MessageType.PEERLIST, entry.encode(True)),
+            False: encode_frame(MessageType.PEERLIST, entry.encode(False)),
+        }
+
+    def _close(self, conn: Conn, reason: str, abort: bool = False) -> None:
+        log.debug("closing %s (%s): %s", conn.addr, conn.nick or "-", reason)
+        if abort:
+            conn.writer.abort()
+        else:
+            conn.writer.close()
+        self.lost(conn)
+
+    def close_all(self) -> None:
+        for conn in list(self.conns):
+            if conn.state is PeerState.READY:
+                conn.writer.write(_DISCONNECT_FRAME)
+            self._close(conn, "server shutting down")
+
+    # --- writing --------------------------------------------------------------
+
+    def _send(self, conn: Conn, data: bytes) -> None:
+        writer = conn.writer
+        writer.write(data)
+        if writer.get_write_buffer_size() > self.config.max_write_buffer:
+            self.stats.closed_slow += 1
+            self._close(conn, "write buffer over the limit (slow reader)", abort=True)
+
+    def _broadcast(self, frames: dict[bool, bytes] | bytes, skip: Conn | None) -> int:
+        """Write to every ready peer but ``skip``; returns the number of deliveries."""
+        limit = self.config.max_write_buffer
+        slow = []
+        count = 0
+        same = frames if isinstance(frames, bytes) else None
+        for conn in self.ready:
+            if conn is skip:
+                continue
+            writer = conn.writer
+            if same is not None:
+                writer.write(same)
+            else:
+                assert isinstance(frames, dict)
+                writer.write(frames[FEATURE_PEERLIST_FEATURES in conn.features])
+            count += 1
+            if writer.get_write_buffer_size() > limit:
+                slow.append(conn)
+        for conn in slow:
+            self.stats.closed_slow += 1
+            self._close(conn, "write buffer over the limit (slow reader)", abort=True)
+        return count
+
+    # --- reading --------------------------------------------------------------
+
+    def feed(self, conn: Conn, data: bytes) -> None:
+        if conn.state is PeerState.CLOSED:
+            return
+        try:
+            lines = conn.lines.feed(data)
+        except JoinMarketProtocolError as exc:
+            self.stats.closed_bad_input += 1
+            self._close(conn, str(exc), abort=True)
+            return
+        if not lines:
+            return
+        now = self.clock()
+        conn.last_seen = now
+        conn.pinged = False
+        # token bucket, refilled once per read rather than per line
+        cfg = self.config
+        conn.tokens = min(cfg.burst, conn.tokens + (now - conn.last_refill) * cfg.rate)
+        conn.last_refill = now
+        public: list[bytes] = []
+        for raw in lines:
+            if conn.tokens < 1.0:
+                self.stats.dropped_rate += 1
+                conn.violations += 1
+                if conn.violations > cfg.max_rate_violations:
+                    self.stats.closed_bad_input += 1
+                    self._close(conn, "message rate far over the limit", abort=True)
+                    return
+                continue
+            conn.tokens -= 1.0
+            try:
+                msg_type, line = decode_frame(raw)
+            except JoinMarketProtocolError as exc:
+                self.stats.closed_bad_input += 1
+                self._close(conn, str(exc), abort=True)
+                return
+            if conn.state is PeerState.READY:
+                if msg_type == _PUBMSG:
+                    frame = self._public(conn, line)
+                    if frame is not None:
+                        public.append(frame)
+                    continue
+                if public:  # keep this peer's messages in order for every recipient
+                    self._flush_public(conn, public)
+                    public = []
+                self._ready_message(conn, msg_type, line)
+            else:
+                self._pre_ready_message(conn, msg_type, line)
+            if conn.state is PeerState.CLOSED:
+                return
+        if public:
+            self._flush_public(conn, public)
+
+    def _flush_public(self, conn: Conn, frames: list[bytes]) -> None:
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        deliveries = self._broadcast(data, conn)
+        self.stats.public_relayed += len(frames)
+        self.stats.public_deliveries += deliveries * len(frames)
+
+    def _public(self, conn: Conn, line: str) -> bytes | None:
+        nick = conn.nick
+        n = len(nick)
+        # "nick!PUBLIC!body": only the sender's own nick may stand in front
+        if line[n : n + 8] != "!PUBLIC!" or not line.startswith(nick) or len(line) == n + 8:
+            self.stats.dropped_spoofed += 1
+            log.debug("dropped public message from %s not signed with its nick", nick)
+            return None
+        return encode_frame(_PUBMSG, line)
+
+    def _ready_message(self, conn: Conn, msg_type: int, line: str) -> None:
+        if msg_type == _PRIVMSG:
+            self._private(conn, line)
+        elif msg_type == MessageType.PING:
+            self._send(conn, _PONG_FRAME)
+        elif msg_type == MessageType.PONG:
+            pass
+        elif msg_type == MessageType.GETPEERLIST:
+            for frame in self._peerlist(FEATURE_PEERLIST_FEATURES in conn.features, conn):
+                self._send(conn, frame)
+                if conn.state is PeerState.CLOSED:
+                    return
+        elif msg_type == MessageType.DISCONNECT:
+            self._close(conn, "peer said goodbye")
+        else:
+            self.stats.dropped_unknown += 1
+            log.debug("dropped message type %d from %s", msg_type, conn.nick)
+
+    def _private(self, conn: Conn, line: str) -> None:
+        parts = line.split("!", 2)
+        if len(parts) != 3 or parts[0] != conn.nick:
+            self.stats.dropped_spoofed += 1
+            log.debug("dropped private message from %s with another sender", conn.nick)
+            return
+        target = self.by_nick.get(parts[1])
+        if target is None or target.state is not PeerState.READY or target is conn:
+            self.stats.dropped_no_recipient += 1
+            log.debug("dropped private message from %s: no peer %.20s", conn.nick, parts[1])
+            return
+        self.stats.private_relayed += 1
+        self._send(target, encode_frame(_PRIVMSG, line))
+
+    def _peerlist(self, with_features: bool, conn: Conn) -> list[bytes]:
+        cached = self._peerlist_cache.get(with_features)
+        if cached is None:
+            entries = [c.entry() for c in self.ready]
+            lines = encode_peerlist(entries, with_features) or [""]
+            cached = [encode_frame(MessageType.PEERLIST, line) for line in lines]
+            self._peerlist_cache[with_features] = cached
+        return cached
+
+    # --- handshake and nick auth -------------------------------------------------
+
+    def _pre_ready_message(self, conn: Conn, msg_type: int, line: str) -> None:
+        if msg_type == MessageType.PING:
+            self._send(conn, _PONG_FRAME)
+        elif conn.state is PeerState.HANDSHAKE and msg_type == MessageType.HANDSHAKE:
+            self._handshake(conn, line)
+        elif conn.state is PeerState.AUTHENTICATING and msg_type == MessageType.NICK_AUTH_PROOF:
+            self._proof(conn, line)
+        else:
+            self.stats.closed_bad_input += 1
+            self._close(conn, f"type {msg_type} before the handshake completed", abort=True)
+
+    def _refuse(self, conn: Conn, reason: str) -> None:
+        self.stats.rejected += 1
+        answer = DirectoryHandshake(
+            self.identity.nick, self.config.network, False, reason, self.features
+        )
+        conn.writer.write(encode_frame(MessageType.DN_HANDSHAKE, answer.to_line()))
+        self._close(conn, f"handshake refused: {reason}")
+
+    def _handshake(self, conn: Conn, line: str) -> None:
+        try:
+            hs = ClientHandshake.from_line(line)
+        except JoinMarketProtocolError as exc:
+            self._refuse(conn, f"malformed handshake: {exc}")
+            return
+        cfg = self.config
+        reason = ""
+        if hs.app_name != APP_NAME:
+            reason = f"unknown app-name {hs.app_name[:40]!r}"
+        elif hs.directory:
+            reason = "directories do not peer with each other here"
+        elif hs.proto_ver != JM_VERSION:
+            reason = f"protocol version {hs.proto_ver} unsupported"
+        elif hs.network != cfg.network:
+            reason = f"wrong network {hs.network[:20]!r}, this is {cfg.network}"
+        elif not is_valid_nick(hs.nick):
+            reason = "malformed nick"
+        elif hs.nick in self.by_nick or hs.nick == self.identity.nick:
+            reason = f"nick {hs.nick} is in use"
+        elif not _valid_location(hs.location):
+            reason = "malformed location-string"
+        if reason:
+            self._refuse(conn, reason)
+            return
+        conn.nick = hs.nick
+        conn.location = hs.location
+        conn.features = hs.features
+        conn.handshake_line = line
+        self.by_nick[hs.nick] = conn
+        answer = DirectoryHandshake(self.identity.nick, cfg.network, True, cfg.motd, self.features)
+        self._send(conn, encode_frame(MessageType.DN_HANDSHAKE, answer.to_line()))
+        if conn.state is PeerState.CLOSED:
+            return
+        if cfg.directory_id is not None and FEATURE_NICK_AUTH in hs.features:
+            conn.challenge = NickAuthChallenge.fresh(cfg.directory_id)
+            conn.state = PeerState.AUTHENTICATING
+            self._send(
+                conn, encode_frame(MessageType.NICK_AUTH_CHALLENGE, conn.challenge.to_line())
+            )
+        else:
+            self._make_ready(conn)
+
+    def _proof(self, conn: Conn, line: str) -> None:
+        assert conn.challenge is not None
+        try:
+            NickAuthProof.from_line(line).verify(conn.challenge, conn.handshake_line, conn.nick)
+        except JoinMarketProtocolError as exc:
+            code = "invalid" if isinstance(exc, NickAuthError) else "malformed"
+            self.stats.rejected += 1
+            conn.writer.write(
+                encode_frame(MessageType.NICK_AUTH_RESULT, NickAuthResult(code, False).to_line())
+            )
+            self._close(conn, f"nick auth failed: {exc}")
+            return
+        self._send(
+            conn, encode_frame(MessageType.NICK_AUTH_RESULT, NickAuthResult("ok", True).to_line())
+        )
+        if conn.state is not PeerState.CLOSED:
+            self._make_ready(conn)
+
+    def _make_ready(self, conn: Conn) -> None:
+        conn.state = PeerState.READY
+        conn.challenge = None
+        self.ready.append(conn)
+        self._peerlist_cache.clear()
+        self.stats.accepted += 1
+
+    # --- timers -----------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Call every few seconds: pings quiet peers, cuts dead and stuck ones."""
+        now = self.clock()
+        cfg = self.config
+        for conn in list(self.conns):
+            quiet = now - conn.last_seen
+            if conn.state is not PeerState.READY:
+                if now - conn.opened > cfg.handshake_timeout:
+                    self.stats.closed_idle += 1
+                    self._close(conn, "no handshake in time", abort=True)
+            elif quiet > cfg.idle_timeout:
+                self.stats.closed_idle += 1
+                self._close(conn, "silent for too long", abort=True)
+            elif quiet > cfg.idle_ping and not conn.pinged and FEATURE_PING in conn.features:
+                conn.pinged = True
+                self._send(conn, _PING_FRAME)
