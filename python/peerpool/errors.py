@@ -140,11 +140,44 @@ class DialError(NetError, ConnectionError):
     """A connection could not be made (refused, timed out, proxy or Tor failure)."""
 
 
+class DialTimeoutError(DialError, TimeoutError):
+    """The connection (TCP connect plus any proxy handshake) did not complete in time."""
+
+
+class SocksError(DialError):
+    """The SOCKS proxy could not be used or refused the request.
+
+    ``code`` is the SOCKS5 reply code (RFC 1928, or Tor's 0xF0-0xF7) when the
+    proxy sent one, else ``None``; ``reason`` says what it means in words.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason or message
+
+
+class SocksAuthError(SocksError):
+    """The proxy rejected our username/password, or accepts none of our auth methods."""
+
+
+class TorOnionError(SocksError):
+    """Tor's extended SOCKS error (SocksPort ExtendedErrors, 0xF0-0xF7) for an onion."""
+
+
 # --- pools (peerpool.pool) -------------------------------------------------------
 
 
 class PoolError(PeerpoolError):
     """Base of the connection-pool errors."""
+
+
+class UnknownNodeError(PoolError):
+    """A node id that is not among the pool's configured addresses."""
+
+
+class PoolClosedError(PoolError):
+    """The pool was closed; it makes no new connections."""
 
 
 # --- JoinMarket ------------------------------------------------------------------
