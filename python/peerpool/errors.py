@@ -83,6 +83,23 @@ class HeaderError(BitcoinError, InputError):
     """A block header that is malformed, does not connect or fails proof of work."""
 
 
+class BadHeaderError(HeaderError):
+    """A header in a batch fails linkage or proof of work: the peer that sent it
+    misbehaves. ``index`` is its position in the batch, ``reason`` a short code
+    (``high-hash``, ``prev-blk-not-found``, ``bits-above-pow-limit``, ...); the
+    valid headers before it were stored."""
+
+    def __init__(self, message: str, index: int, reason: str) -> None:
+        super().__init__(message)
+        self.index = index
+        self.reason = reason
+
+
+class OrphanHeadersError(HeaderError):
+    """A batch whose first header's parent is not in the store (not in itself
+    misbehaviour: ask again with a locator)."""
+
+
 class UnknownNetworkError(BitcoinError, InputError):
     """A network name that is not one of peerpool.bitcoin.networks.NETWORKS."""
 
