@@ -22,7 +22,6 @@ All methods are safe to call from several threads.
 from __future__ import annotations
 
 import os
-import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -361,8 +360,3 @@ class HeadersStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def header_fields(raw: bytes) -> tuple[int, bytes, bytes, int, int, int]:
-    """(version, prev_hash, merkle_root, time, bits, nonce) of an 80-byte header."""
-    return struct.unpack("<i32s32sIII", raw)  # type: ignore[return-value]
