@@ -21,10 +21,11 @@ All methods are safe to call from several threads.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,22 +160,26 @@ class HeadersStore:
         return work
 
     def _append_records(self, raw: bytes, hashes: list[bytes], first_parent: int) -> None:
-        """Index consecutive linked records (each the parent of the next) and
-        move the best chain if they carry more work. Caller holds the lock."""
+        """Index consecutive linked records (each the parent of the next).
+        Caller holds the lock. Done with C-level bulk operations (dict.update,
+        list.extend over ranges, itertools.accumulate for the cumulative work):
+        a Python statement per header would cost more than the kernel's checks."""
         n = len(hashes)
-        bits = np.frombuffer(raw, dtype="<u4", count=n * 20).reshape(n, 20)[:, 18]
         base = len(self._hashes)
-        parent = first_parent
-        height = self._height[parent] + 1 if parent >= 0 else 0
-        work = self._work[parent] if parent >= 0 else 0
-        for i in range(n):
-            rec = base + i
-            work += self._bits_work(int(bits[i]))
-            self._index[hashes[i]] = rec
-            self._parent.append(parent)
-            self._height.append(height)
-            self._work.append(work)
-            parent, height = rec, height + 1
+        bits = np.frombuffer(raw, dtype="<u4", count=n * 20).reshape(n, 20)[:, 18]
+        height = self._height[first_parent] + 1 if first_parent >= 0 else 0
+        work = self._work[first_parent] if first_parent >= 0 else 0
+        distinct = np.unique(bits)
+        if len(distinct) == 1:  # the usual case: a batch within one retarget period
+            works: Iterable[int] = itertools.repeat(self._bits_work(int(distinct[0])), n)
+        else:
+            works = map(self._bits_work, bits.tolist())
+        self._index.update(zip(hashes, range(base, base + n)))
+        self._parent.append(first_parent)
+        self._parent.extend(range(base, base + n - 1))
+        self._height.extend(range(height, height + n))
+        self._work.extend(itertools.accumulate(works, initial=work))
+        del self._work[base]  # accumulate's initial value is the parent's work
         self._hashes.extend(hashes)
         self._raw += raw
 
@@ -232,7 +237,7 @@ class HeadersStore:
             n_ok = len(headers) // HEADER_LEN if result.ok else result.failed_index
             assert n_ok is not None
             hashes = result.hashes.tobytes()
-            new = [hashes[i * 32 : i * 32 + 32] for i in range(n_ok)]
+            new = [hashes[i : i + 32] for i in range(0, n_ok * 32, 32)]
             known = 0  # a linked batch: the known ones are a prefix
             while known < n_ok and new[known] in self._index:
                 known += 1
@@ -329,7 +334,7 @@ class HeadersStore:
             height, step = len(self._best) - 1, 1
             while height > 0:
                 heights.append(height)
-                if len(heights) >= 10:
+                if len(heights) > 10:
                     step *= 2
                 height -= step
             heights.append(0)
