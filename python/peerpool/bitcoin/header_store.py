@@ -174,7 +174,7 @@ class HeadersStore:
             works: Iterable[int] = itertools.repeat(self._bits_work(int(distinct[0])), n)
         else:
             works = map(self._bits_work, bits.tolist())
-        self._index.update(zip(hashes, range(base, base + n)))
+        self._index.update(zip(hashes, range(base, base + n), strict=True))
         self._parent.append(first_parent)
         self._parent.extend(range(base, base + n - 1))
         self._height.extend(range(height, height + n))
