@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+
 from peerpool.chord import (
     RING_SIZE,
     HashColumns,
@@ -17,7 +18,6 @@ from peerpool.chord import (
     ids_to_array,
 )
 from peerpool.errors import RingIdError
-
 from tests.reference import chord as ref
 
 KEYS: list[bytes | str] = [b"", "", b"abc", "abc", "ünïcødé ✓", b"\x00" * 1000, "peer-42"]
@@ -92,6 +92,12 @@ def test_non_contiguous_arrays_are_read_correctly() -> None:
     assert not every_other.flags.c_contiguous
     got = array_to_ids(distance_batch(every_other, 1))
     assert got == [ref.distance(i, 1) for i in range(0, 40, 4)]
+    read_only = ids_to_array([9, 8])
+    read_only.setflags(write=False)
+    assert array_to_ids(distance_batch(read_only, np.asfortranarray(ids_to_array([1, 1])))) == [
+        ref.distance(9, 1),
+        ref.distance(8, 1),
+    ]
 
 
 @pytest.mark.parametrize(

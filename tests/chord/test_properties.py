@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
+
 from peerpool.chord import (
     RING_SIZE,
     array_to_ids,
@@ -14,7 +15,6 @@ from peerpool.chord import (
     get_hashes_batch,
     ids_to_array,
 )
-
 from tests.reference import chord as ref
 
 # st.text() leaves out lone surrogates, so every str here has a UTF-8 encoding.

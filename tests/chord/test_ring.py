@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from peerpool.chord import (
     RING_SIZE,
     distance,
@@ -14,7 +15,6 @@ from peerpool.chord import (
     ring_size,
 )
 from peerpool.errors import PeerpoolError, RingIdError
-
 from tests.reference import chord as ref
 
 # FIPS 180-2 example digests of "abc", written out rather than computed.
