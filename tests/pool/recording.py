@@ -9,7 +9,6 @@ from typing import Any
 from peerpool.errors import PeerpoolError
 from peerpool.net import Address
 from peerpool.pool import ClientPool, ConnectionInfo
-
 from tests.pool.line_client import LineClient
 
 WAIT = 20.0  # generous: a loaded CI machine must still pass; nothing waits this long normally

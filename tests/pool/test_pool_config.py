@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 import pytest
+
 from peerpool.errors import AddressError, PoolError, UnknownNodeError
 from peerpool.pool import ClientPool
-
 from tests.pool.line_client import LineClient
 
 

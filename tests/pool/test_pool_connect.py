@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from peerpool.errors import DialError, DialTimeoutError, PoolError
 from peerpool.pool import ConnectionInfo
-
 from tests.net.ports import closed_port
 from tests.pool.conftest import StartServers
 from tests.pool.line_client import LineClient

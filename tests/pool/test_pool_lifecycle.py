@@ -10,10 +10,10 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+
 from peerpool.errors import DialError
 from peerpool.net import Backoff
 from peerpool.pool import ConnectionInfo
-
 from tests.pool.conftest import StartServers
 from tests.pool.line_client import LineClient
 from tests.pool.recording import WAIT, RecordingPool, eventually

@@ -6,10 +6,10 @@ import asyncio
 import random
 
 import pytest
+
 from peerpool.errors import DialError, DialTimeoutError, InputError
 from peerpool.net import Backoff
 from peerpool.pool import ConnectionInfo
-
 from tests.net.ports import closed_port
 from tests.pool.conftest import StartServers
 from tests.pool.line_client import LineServer
