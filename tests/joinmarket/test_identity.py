@@ -7,6 +7,7 @@ import hashlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from peerpool.errors import BadSignatureError
 from peerpool.joinmarket.identity import (
     NickIdentity,
@@ -17,7 +18,6 @@ from peerpool.joinmarket.identity import (
     verify_message,
     verify_nick_signature,
 )
-
 from tests.joinmarket.helpers import identity
 
 

@@ -7,6 +7,7 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from peerpool.errors import BadSignatureError, MalformedLineError, NickAuthError
 from peerpool.joinmarket.messages import (
     ClientHandshake,
@@ -23,7 +24,6 @@ from peerpool.joinmarket.nickauth import (
     signed_transcript,
 )
 from peerpool.joinmarket.peerlist import PeerEntry, encode_peerlist, parse_peerlist
-
 from tests.joinmarket.helpers import identity
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from peerpool.errors import (
     DirectoryConnectionError,
     HandshakeRejectedError,
@@ -25,7 +26,6 @@ from peerpool.joinmarket.protocol import (
     State,
 )
 from peerpool.joinmarket.wire import LineBuffer, MessageType, decode_frame, encode_frame
-
 from tests.joinmarket.helpers import identity
 
 DIRECTORY = identity(100)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from peerpool.joinmarket.messages import ClientHandshake, private_line
 from peerpool.joinmarket.protocol import (
     DirectoryClientProtocol,
@@ -17,7 +18,6 @@ from peerpool.joinmarket.protocol import (
 )
 from peerpool.joinmarket.server_core import Conn, DirectoryCore, PeerState, ServerConfig
 from peerpool.joinmarket.wire import LineBuffer, MessageType, decode_frame, encode_frame
-
 from tests.joinmarket.helpers import FakeWriter, identity
 
 
@@ -273,3 +273,23 @@ def test_close_all_says_goodbye() -> None:
     a = Peer(core, 1).connect()
     core.close_all()
     assert a.frames() == [(MessageType.DISCONNECT, "")] and a.writer.closed
+
+
+def test_one_read_keeps_the_senders_order_for_each_recipient() -> None:
+    core, _ = make_core()
+    a, b = Peer(core, 1).connect(), Peer(core, 2).connect()
+    me, you = identity(1), identity(2)
+    chunk = (
+        encode_frame(MessageType.PUBMSG, f"{me.nick}!PUBLIC!one")
+        + encode_frame(MessageType.PRIVMSG, private_line(me, you.nick, "two", "x"))
+        + encode_frame(MessageType.PRIVMSG, private_line(me, you.nick, "three", "x"))
+        + encode_frame(MessageType.PUBMSG, f"{me.nick}!PUBLIC!four")
+    )
+    core.feed(a.conn, chunk)
+    b.pump()
+    order = [
+        e.body if isinstance(e, PublicMessage) else e.command
+        for e in b.events
+        if isinstance(e, PublicMessage | PrivateMessage)
+    ]
+    assert order == ["one", "two", "three", "four"]

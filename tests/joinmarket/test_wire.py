@@ -7,6 +7,7 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from peerpool.errors import LineTooLongError, MalformedLineError
 from peerpool.joinmarket.wire import LineBuffer, MessageType, decode_frame, encode_frame
 

@@ -282,6 +282,7 @@ class DirectoryCore:
         conn.tokens = min(cfg.burst, conn.tokens + (now - conn.last_refill) * cfg.rate)
         conn.last_refill = now
         public: list[bytes] = []
+        private: dict[Conn, list[bytes]] = {}
         for raw in lines:
             if conn.tokens < 1.0:
                 self.stats.dropped_rate += 1
@@ -298,15 +299,25 @@ class DirectoryCore:
                 self.stats.closed_bad_input += 1
                 self._close(conn, str(exc), abort=True)
                 return
+            # Relayed lines are gathered per read and written with one call per
+            # recipient; switching between public and private output flushes the
+            # other kind first, so every recipient sees this peer's order.
             if conn.state is PeerState.READY:
                 if msg_type == _PUBMSG:
+                    if private:
+                        self._flush_private(private)
                     frame = self._public(conn, line)
                     if frame is not None:
                         public.append(frame)
                     continue
-                if public:  # keep this peer's messages in order for every recipient
+                if public:
                     self._flush_public(conn, public)
                     public = []
+                if msg_type == _PRIVMSG:
+                    self._private(conn, line, private)
+                    continue
+                if private:
+                    self._flush_private(private)
                 self._ready_message(conn, msg_type, line)
             else:
                 self._pre_ready_message(conn, msg_type, line)
@@ -314,6 +325,14 @@ class DirectoryCore:
                 return
         if public:
             self._flush_public(conn, public)
+        if private:
+            self._flush_private(private)
+
+    def _flush_private(self, outbox: dict[Conn, list[bytes]]) -> None:
+        for target, frames in outbox.items():
+            if target.state is PeerState.READY:
+                self._send(target, frames[0] if len(frames) == 1 else b"".join(frames))
+        outbox.clear()
 
     def _flush_public(self, conn: Conn, frames: list[bytes]) -> None:
         data = frames[0] if len(frames) == 1 else b"".join(frames)
@@ -332,9 +351,7 @@ class DirectoryCore:
         return encode_frame(_PUBMSG, line)
 
     def _ready_message(self, conn: Conn, msg_type: int, line: str) -> None:
-        if msg_type == _PRIVMSG:
-            self._private(conn, line)
-        elif msg_type == MessageType.PING:
+        if msg_type == MessageType.PING:
             self._send(conn, _PONG_FRAME)
         elif msg_type == MessageType.PONG:
             pass
@@ -349,7 +366,7 @@ class DirectoryCore:
             self.stats.dropped_unknown += 1
             log.debug("dropped message type %d from %s", msg_type, conn.nick)
 
-    def _private(self, conn: Conn, line: str) -> None:
+    def _private(self, conn: Conn, line: str, outbox: dict[Conn, list[bytes]]) -> None:
         parts = line.split("!", 2)
         if len(parts) != 3 or parts[0] != conn.nick:
             self.stats.dropped_spoofed += 1
@@ -361,7 +378,11 @@ class DirectoryCore:
             log.debug("dropped private message from %s: no peer %.20s", conn.nick, parts[1])
             return
         self.stats.private_relayed += 1
-        self._send(target, encode_frame(_PRIVMSG, line))
+        frames = outbox.get(target)
+        if frames is None:
+            outbox[target] = [encode_frame(_PRIVMSG, line)]
+        else:
+            frames.append(encode_frame(_PRIVMSG, line))
 
     def _peerlist(self, with_features: bool, conn: Conn) -> list[bytes]:
         cached = self._peerlist_cache.get(with_features)
