@@ -53,7 +53,7 @@ lint: setup  ## ruff, mypy, cargo fmt --check, cargo clippy -D warnings, stubtes
 	cargo fmt --check
 	cargo clippy --all-targets --quiet -- -D warnings
 	PYO3_PYTHON=$(CURDIR)/$(BIN)/python cargo clippy --all-targets --features python --quiet -- -D warnings
-	$(BIN)/python -m mypy.stubtest peerpool._core
+	MYPYPATH=python $(BIN)/python -m mypy.stubtest peerpool._core
 
 .PHONY: fmt
 fmt: setup  ## format Rust and Python in place

@@ -1,9 +1,40 @@
 """Hand-written stubs of the Rust extension, checked with `python -m mypy.stubtest peerpool._core`."""
 
 from collections.abc import Iterable
+from typing import final
 
 import numpy as np
 import numpy.typing as npt
+
+__all__ = [
+    "BlockChunker",
+    "Chunk",
+    "LargeMessageEnd",
+    "LargeMessagePiece",
+    "LargeMessageStart",
+    "Message",
+    "MessageDecoder",
+    "TxScanner",
+    "bits_to_target_bytes",
+    "block_txids",
+    "check_headers",
+    "check_pow",
+    "checksum",
+    "chord_closest_before",
+    "chord_distances",
+    "chord_hashes",
+    "chord_hashes_batch",
+    "encode_header",
+    "encode_message",
+    "hash_header",
+    "hash_headers",
+    "merkle_root",
+    "read_compact_size",
+    "target_bytes_to_bits",
+    "transaction_txids",
+    "tx_offsets",
+    "write_compact_size",
+]
 
 # --- chord ---
 
@@ -39,31 +70,36 @@ def encode_header(
 ) -> bytes: ...
 def checksum(payload: _Bytes) -> bytes: ...
 
+@final
 class Message:
     @property
     def command(self) -> str: ...
     @property
     def payload(self) -> bytes: ...
 
+@final
 class LargeMessageStart:
     @property
     def command(self) -> str: ...
     @property
     def length(self) -> int: ...
 
+@final
 class LargeMessagePiece:
     @property
     def data(self) -> bytes: ...
 
+@final
 class LargeMessageEnd:
     @property
     def command(self) -> str: ...
     @property
     def length(self) -> int: ...
 
+@final
 class MessageDecoder:
     def __new__(
-        cls, magic: bytes, max_payload: int = 33554432, large_threshold: int = 33554432
+        cls, magic: bytes, max_payload: int = ..., large_threshold: int = ...
     ) -> MessageDecoder: ...
     def feed(
         self, data: _Bytes
@@ -95,6 +131,7 @@ def transaction_txids(
 ) -> npt.NDArray[np.uint8]: ...
 def merkle_root(txids: npt.NDArray[np.uint8]) -> bytes: ...
 
+@final
 class TxScanner:
     def __new__(cls, block_size: int | None = None, allow_witness: bool = True) -> TxScanner: ...
     def feed(self, data: _Bytes) -> None: ...
@@ -114,6 +151,7 @@ class TxScanner:
     @property
     def done(self) -> bool: ...
 
+@final
 class Chunk:
     def __new__(
         cls,
@@ -143,9 +181,10 @@ class Chunk:
     def txids(self) -> npt.NDArray[np.uint8]: ...
     def __reduce__(self) -> tuple[object, tuple[object, ...]]: ...
 
+@final
 class BlockChunker:
     def __new__(
-        cls, block_size: int, chunk_size: int = 33554432, allow_witness: bool = True
+        cls, block_size: int, chunk_size: int = ..., allow_witness: bool = True
     ) -> BlockChunker: ...
     def feed(self, data: _Bytes) -> list[Chunk]: ...
     @property
