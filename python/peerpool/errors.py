@@ -164,8 +164,9 @@ class DialTimeoutError(DialError, TimeoutError):
 class SocksError(DialError):
     """The SOCKS proxy could not be used or refused the request.
 
-    ``code`` is the SOCKS5 reply code (RFC 1928, or Tor's 0xF0-0xF7) when the
-    proxy sent one, else ``None``; ``reason`` says what it means in words.
+    ``code`` is the SOCKS5 reply code (RFC 1928, or Tor's 0xF0-0xF7), or the
+    HTTP status of an HTTP CONNECT proxy, when the proxy sent one, else
+    ``None``; ``reason`` says what it means in words.
     """
 
     def __init__(self, message: str, *, code: int | None = None, reason: str = "") -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 from python_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 from python_socks._protocols.errors import ReplyError
+from python_socks._protocols.http import ConnectReply as HttpConnectReply
 from python_socks._protocols.socks5 import AuthReply, ConnectReply
 
 from peerpool.errors import DialError, DialTimeoutError, SocksAuthError, SocksError, TorOnionError
@@ -81,3 +82,21 @@ def test_reply_reason_and_code_helpers() -> None:
     assert reply_reason(0xF0).startswith("onion service descriptor not found")
     assert reply_code(ValueError("no code here")) is None
     assert reply_code(ProxyError("x", error_code=5)) == 5
+
+
+def http_proxy_error(status_line: bytes) -> ProxyError:
+    try:
+        HttpConnectReply.loads(status_line + b"\r\n\r\n")
+    except ReplyError as exc:
+        return ProxyError(exc, error_code=exc.error_code)
+    raise AssertionError(f"python-socks accepted {status_line!r}")
+
+
+def test_http_proxy_statuses_are_not_read_as_socks_codes() -> None:
+    auth = translate(
+        http_proxy_error(b"HTTP/1.1 407 Proxy Authentication Required"), "h:1", "p:1", http=True
+    )
+    assert isinstance(auth, SocksAuthError) and auth.code == 407
+    bad_gateway = translate(http_proxy_error(b"HTTP/1.1 502 Bad Gateway"), "h:1", "p:1", http=True)
+    assert type(bad_gateway) is SocksError
+    assert bad_gateway.reason == "HTTP proxy answered status 502"

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from peerpool.errors import AddressError, PoolError, UnknownNodeError
+from peerpool.errors import AddressError, InputError, PoolError, UnknownNodeError
 from peerpool.pool import ClientPool
 from tests.pool.line_client import LineClient
 
@@ -67,3 +67,11 @@ def test_add_address_returns_the_canonical_id() -> None:
     with pytest.raises(AddressError):
         pool.add_address("localhost:65536")
     assert list(pool.addresses) == ["localhost:1"]
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"connect_timeout": 0}, {"connect_timeout": float("inf")}, {"close_timeout": -1}]
+)
+def test_bad_timeouts_are_input_errors(kwargs: dict[str, float]) -> None:
+    with pytest.raises(InputError, match="positive number of seconds"):
+        ClientPool(["127.0.0.1:7"], client_factory=LineClient, **kwargs)  # type: ignore[arg-type]

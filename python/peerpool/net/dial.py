@@ -108,7 +108,8 @@ async def _open_via_proxy(
         # python-socks' own timeout is a second guard; ours (wait_for) is the one that counts
         sock = await client.connect(target.host, target.port, timeout=timeout + 1)
     except Exception as exc:  # ProxyError, ProxyConnectionError, ProxyTimeoutError
-        raise translate(exc, target.node_id, proxy.endpoint) from exc
+        http = proxy.kind is ProxyKind.HTTP
+        raise translate(exc, target.node_id, proxy.endpoint, http=http) from exc
     try:
         return await asyncio.open_connection(sock=sock, limit=limit)
     except BaseException:

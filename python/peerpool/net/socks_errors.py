@@ -60,8 +60,13 @@ def reply_code(exc: BaseException) -> int | None:
     return int(match.group(1), 16) if match else None
 
 
-def translate(exc: BaseException, target: str, proxy_endpoint: str) -> DialError:
-    """Map a python-socks exception raised while dialing ``target`` to a DialError."""
+def translate(
+    exc: BaseException, target: str, proxy_endpoint: str, *, http: bool = False
+) -> DialError:
+    """Map a python-socks exception raised while dialing ``target`` to a DialError.
+
+    ``http``: the proxy speaks HTTP CONNECT, whose error codes are HTTP statuses.
+    """
     via = f"{target} via proxy {proxy_endpoint}"
     if isinstance(exc, ProxyTimeoutError):
         return DialTimeoutError(f"{via}: timed out")
@@ -70,12 +75,16 @@ def translate(exc: BaseException, target: str, proxy_endpoint: str) -> DialError
         return SocksError(f"{via}: {reason}", reason=reason)
     if isinstance(exc, ProxyError):
         code = reply_code(exc)
+        if http and code is not None:
+            reason = f"HTTP proxy answered status {code}"
+            cls = SocksAuthError if code == 407 else SocksError  # 407: Proxy Authentication Required
+            return cls(f"{via}: {reason}", code=code, reason=reason)
         if code is not None:
             reason = reply_reason(code)
             cls = TorOnionError if code in TOR_EXTENDED_REPLIES else SocksError
             return cls(f"{via}: {reason} (SOCKS reply 0x{code:02X})", code=code, reason=reason)
         text = str(exc) or type(exc.__cause__).__name__
-        if "authentication" in text.lower() or "407" in text:
+        if "authentication" in text.lower():
             reason = f"proxy refused our credentials ({text})"
             return SocksAuthError(f"{via}: {reason}", reason=reason)
         reason = f"proxy handshake failed ({text})"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
@@ -30,6 +31,7 @@ from peerpool.errors import (
     AddressError,
     DialError,
     DialTimeoutError,
+    InputError,
     PeerpoolError,
     PoolClosedError,
     PoolError,
@@ -67,6 +69,9 @@ class ClientPool(Generic[C]):
     ) -> None:
         if isinstance(addresses, (str, Address)):
             addresses = [addresses]  # one address, not a string of characters
+        for name, value in (("connect_timeout", connect_timeout), ("close_timeout", close_timeout)):
+            if not (isinstance(value, (int, float)) and 0 < value < math.inf):
+                raise InputError(f"{name} must be a positive number of seconds, not {value!r}")
         self.default_port = default_port
         self.connect_timeout = connect_timeout
         self.close_timeout = close_timeout
