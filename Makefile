@@ -40,6 +40,7 @@ test: setup  ## run every test: cargo test, then pytest (benchmarks as quick smo
 bench: setup  ## run the benchmarks with timing and print ours / baseline / ratio per kernel
 	$(BIN)/pytest -q -p no:cacheprovider benches --benchmark-enable --benchmark-only \
 		--benchmark-columns=min,median,mean,rounds --benchmark-sort=name $(PYTEST_ARGS)
+	$(BIN)/python scripts/update_readme_bench.py
 
 .PHONY: demo
 demo: setup  ## the main job end to end on a local default

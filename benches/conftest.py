@@ -11,8 +11,14 @@ benchmark body runs once as a smoke test and no table is printed.
 
 from __future__ import annotations
 
+import json
+import os
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
+
+#: Where `make bench` leaves the figures for scripts/update_readme_bench.py.
+SUMMARY = Path(__file__).resolve().parents[1] / ".benchmarks" / "summary.json"
 
 
 def _throughput(median: float, info: dict[str, Any]) -> str:
@@ -33,6 +39,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
     for bench in session.benchmarks:
         if bench.stats is not None:  # type: ignore[union-attr]
             groups[bench.group or bench.name].append(bench)
+    rows: list[dict[str, Any]] = []
     tr = terminalreporter
     tr.write_sep("=", "peerpool: ours vs baseline (median per call; ratio = baseline / ours)")
     tr.write_line(f"{'group':34} {'ours':>12} {'baseline':>12} {'ratio':>8}  throughput (ours)")
@@ -51,3 +58,21 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
             if "figure" in b.extra_info:
                 line += f"  {b.extra_info['figure']}"
             tr.write_line(line)
+            rows.append(
+                {
+                    "group": label,
+                    "ours_s": median,
+                    "baseline_s": base_median,
+                    "baseline": base[0].name if base else None,
+                    "ratio": base_median / median if base_median and median else None,
+                    "throughput": _throughput(median, b.extra_info),
+                    "figure": b.extra_info.get("figure", ""),
+                }
+            )
+    SUMMARY.parent.mkdir(exist_ok=True)
+    previous = json.loads(SUMMARY.read_text()) if SUMMARY.exists() else {}
+    # a partial run (one bench file) updates its groups and keeps the others
+    previous.update({r["group"]: r for r in rows})
+    tmp = SUMMARY.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(previous, indent=1))
+    tmp.replace(SUMMARY)

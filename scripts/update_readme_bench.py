@@ -1,0 +1,77 @@
+"""Write the benchmark table of the README from the figures of the last
+`make bench` run (.benchmarks/summary.json, written by benches/conftest.py),
+between the `<!-- bench:start -->` and `<!-- bench:end -->` markers. Figures
+are never typed in by hand: rerun `make bench` to refresh them."""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SUMMARY = ROOT / ".benchmarks" / "summary.json"
+
+#: What each group must reach (from the issues), shown beside the figure.
+TARGETS = {
+    "bitcoin.tx_offsets": "≥ 30× reference",
+    "bitcoin.chunker": "≥ 1 GB/s, peak growth ≤ 2·C + 16 MiB",
+    "bitcoin.framing": "≥ 0.8× one hashlib.sha256 pass",
+    "bitcoin.check_headers": "≥ 1 M headers/s and ≥ 4× reference",
+    "bitcoin.header_store_connect": "≥ 1 M headers/s",
+    "chord.get_hashes_batch": "≥ 3× hashlib loop",
+    "chord.distance_batch": "≥ 20× int loop",
+}
+
+
+def _ms(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds * 1e3:.3f} ms"
+
+
+def table(rows: dict[str, dict]) -> str:
+    lines = [
+        "| benchmark | ours (median) | baseline (median) | ratio | throughput / figure | target |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for group in sorted(rows):
+        r = rows[group]
+        ratio = f"{r['ratio']:.1f}×" if r.get("ratio") else "n/a"
+        extra = " ".join(x for x in (r.get("throughput"), r.get("figure")) if x)
+        target = TARGETS.get(group.split(":")[0], "")
+        lines.append(
+            f"| {group} | {_ms(r['ours_s'])} | {_ms(r.get('baseline_s'))} | {ratio} | {extra} | {target} |"
+        )
+    stamp = time.strftime("%Y-%m-%d", time.gmtime(SUMMARY.stat().st_mtime))
+    lines.append("")
+    lines.append(
+        f"Measured by `make bench` on {stamp}, {platform.machine()}, "
+        f"Python {platform.python_version()}, this project's 2-core machine."
+    )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    if not SUMMARY.exists():
+        print("no .benchmarks/summary.json: run `make bench` first", file=sys.stderr)
+        return 1
+    rows = json.loads(SUMMARY.read_text())
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    new, n = re.subn(
+        r"<!-- bench:start -->.*<!-- bench:end -->",
+        "<!-- bench:start -->\n" + table(rows) + "\n<!-- bench:end -->",
+        text,
+        flags=re.S,
+    )
+    if n != 1:
+        print("README has no bench markers", file=sys.stderr)
+        return 1
+    readme.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
