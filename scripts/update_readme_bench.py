@@ -17,13 +17,13 @@ SUMMARY = ROOT / ".benchmarks" / "summary.json"
 
 #: What each group must reach (from the issues), shown beside the figure.
 TARGETS = {
-    "bitcoin.tx_offsets": "≥ 30× reference",
+    "bitcoin.tx_offsets": "≥ 30x reference",
     "bitcoin.chunker": "≥ 1 GB/s, peak growth ≤ 2·C + 16 MiB",
-    "bitcoin.framing": "≥ 0.8× one hashlib.sha256 pass",
-    "bitcoin.check_headers": "≥ 1 M headers/s and ≥ 4× reference",
+    "bitcoin.framing": "≥ 0.8x one hashlib.sha256 pass",
+    "bitcoin.check_headers": "≥ 1 M headers/s and ≥ 4x reference",
     "bitcoin.header_store_connect": "≥ 1 M headers/s",
-    "chord.get_hashes_batch": "≥ 3× hashlib loop",
-    "chord.distance_batch": "≥ 20× int loop",
+    "chord.get_hashes_batch": "≥ 3x hashlib loop",
+    "chord.distance_batch": "≥ 20x int loop",
 }
 
 
@@ -38,7 +38,7 @@ def table(rows: dict[str, dict]) -> str:
     ]
     for group in sorted(rows):
         r = rows[group]
-        ratio = f"{r['ratio']:.1f}×" if r.get("ratio") else "n/a"
+        ratio = f"{r['ratio']:.1f}x" if r.get("ratio") else "n/a"
         extra = " ".join(x for x in (r.get("throughput"), r.get("figure")) if x)
         target = TARGETS.get(group.split(":")[0], "")
         lines.append(
