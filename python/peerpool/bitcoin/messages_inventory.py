@@ -6,6 +6,7 @@ Hashes are 32 bytes in internal (wire) order; reverse them for display.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar, Final, NamedTuple, TypeVar
@@ -187,6 +188,10 @@ class Headers(Message):
             raise IndexError(index)
         start = index * BLOCK_HEADER_SIZE
         return self.headers[start : start + BLOCK_HEADER_SIZE]
+
+    def iter_headers(self) -> Iterator[bytes]:
+        for start in range(0, len(self.headers), BLOCK_HEADER_SIZE):
+            yield self.headers[start : start + BLOCK_HEADER_SIZE]
 
     def encode(self) -> bytes:
         parts = [put_compact_size(self.count)]

@@ -110,7 +110,9 @@ class PayloadReader:
         try:
             value, length = read_compact_size(self._data, self._offset, limit)
         except CompactSizeError as exc:
-            raise self.error(f"bad {what}: {exc}") from exc
+            # the kernel's message already says where
+            at = self._offset if exc.offset is None else exc.offset
+            raise MalformedMessageError(f"{self._command}: bad {what}: {exc}", offset=at) from exc
         self._offset += length
         return int(value)
 

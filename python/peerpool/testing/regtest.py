@@ -167,6 +167,11 @@ class RegtestNode:
         return process is not None and process.poll() is None
 
     @property
+    def pid(self) -> int | None:
+        process = self._resources.process
+        return None if process is None else process.pid
+
+    @property
     def p2p_address(self) -> str:
         return f"{HOST}:{self.p2p_port}"
 
@@ -213,7 +218,7 @@ class RegtestNode:
         self.datadir.mkdir(parents=True, exist_ok=True)
         output = (self.datadir / "stdout.txt").open("ab")
         try:
-            self._resources.process = subprocess.Popen(
+            process = subprocess.Popen(
                 self.command_line(),
                 stdin=subprocess.DEVNULL,
                 stdout=output,
@@ -222,8 +227,11 @@ class RegtestNode:
                 start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
+        except OSError as exc:
+            raise RegtestError(f"cannot run {self.binary}: {exc}") from exc
         finally:
             output.close()
+        self._resources.process = process
         try:
             self._wait_until_ready()
         except BaseException:
@@ -355,7 +363,7 @@ class RegtestNode:
         ).encode()
         return self._post(body, len(body), method, timeout or self.rpc_timeout)
 
-    def submit_block(self, block: bytes | memoryview, timeout: float = 600.0) -> str:
+    def submit_block(self, block: bytes | bytearray | memoryview, timeout: float = 600.0) -> str:
         """``submitblock`` a serialized block; returns its hash (display hex).
 
         The hex body is produced piece by piece while it is sent. Raises
