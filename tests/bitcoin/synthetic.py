@@ -120,18 +120,19 @@ def random_tx(rng: random.Random, *, segwit: bool = False, max_script: int = 120
 
 
 def sized_tx(size: int, fill: int = 0x51) -> bytes:
-    """A one-input, one-output transaction of exactly ``size`` bytes (>= 64),
-    its input script padding it out."""
-    fixed = 4 + 1 + 36 + 4 + 1 + 8 + 1 + 25 + 4  # everything but the script and its length
-    for length_bytes in (1, 3, 5):
-        script_len = size - fixed - length_bytes
-        if script_len >= 0 and len(ref.write_compact_size(script_len)) == length_bytes:
-            break
-    else:
-        raise ValueError(f"no transaction of exactly {size} bytes")
-    tx = serialize_tx([TxIn(bytes(36), bytes([fill]) * script_len)], [(1, bytes(25))])
-    assert len(tx) == size
-    return tx
+    """A one-input, one-output transaction of exactly ``size`` bytes (>= 85),
+    its input script padding it out. Where the script length's CompactSize
+    grows from 1 to 3 bytes, a longer output script covers the gap."""
+    for out_len in (25, 26, 27):
+        fixed = 4 + 1 + 36 + 4 + 1 + 8 + 1 + out_len + 4  # all but the input script and its length
+        for length_bytes in (1, 3, 5):
+            script_len = size - fixed - length_bytes
+            if script_len >= 0 and len(ref.write_compact_size(script_len)) == length_bytes:
+                inputs = [TxIn(bytes(36), bytes([fill]) * script_len)]
+                tx = serialize_tx(inputs, [(1, bytes(out_len))])
+                assert len(tx) == size
+                return tx
+    raise ValueError(f"no transaction of exactly {size} bytes")
 
 
 # --- blocks -----------------------------------------------------------------------------
