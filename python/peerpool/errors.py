@@ -104,6 +104,31 @@ class UnknownNetworkError(BitcoinError, InputError):
     """A network name that is not one of peerpool.bitcoin.networks.NETWORKS."""
 
 
+class HandshakeError(BitcoinProtocolError):
+    """The peer broke the version handshake: a message before its ``version``, a
+    second ``version`` or ``protoconf``, our own nonce echoed back (we dialed
+    ourselves), or a version too old to speak with."""
+
+
+class PeerTimeoutError(BitcoinError, TimeoutError):
+    """A peer did not answer in time: the handshake, a ``pong``, or requested
+    headers, block or transaction reply."""
+
+
+class PeerDisconnectedError(BitcoinError, ConnectionError):
+    """The connection to a peer ended before the awaited answer came;
+    ``__cause__`` is the reason when one is known."""
+
+
+class ModeError(BitcoinError):
+    """A request/response helper was called on a client in ``Mode.LOW_LEVEL``."""
+
+
+class MessageTooLargeForPeerError(BitcoinError, InputError):
+    """A message we were asked to send exceeds what the peer accepts (its
+    ``protoconf``, or the protocol default when it sent none)."""
+
+
 class RegtestError(BitcoinError):
     """The local regtest node (peerpool.testing) could not be found, started, reached or stopped."""
 
@@ -159,6 +184,10 @@ class DialError(NetError, ConnectionError):
 
 class DialTimeoutError(DialError, TimeoutError):
     """The connection (TCP connect plus any proxy handshake) did not complete in time."""
+
+
+class BannedPeerError(DialError):
+    """The peer store has banned this peer; it is not dialed until the ban ends."""
 
 
 class SocksError(DialError):

@@ -1,0 +1,128 @@
+"""What a connection delivers to the application: ``Block``, and the ``Handlers`` it calls.
+
+One :class:`Handlers` instance serves every connection of a manager. The
+client calls ``on_<command>(message, client)`` for each message in the order
+it arrived on the connection (``on_block(block, client)`` for blocks, and for
+a large block ``on_block_chunk(chunk, client)`` once per chunk first), and
+waits for each call before reading on: a slow handler slows its own
+connection down, never another. A handler must therefore not await a
+request/response helper (``get_headers``, ``get_block``, ...) *of the same
+connection*: the answer could only be read after the handler returns. Start a
+task for that instead.
+
+The version handshake, the answers to ``ping`` and the polite reply to
+``sendcmpct`` are done by the protocol core (:mod:`peerpool.bitcoin.protocol`),
+so no override can break them; the base methods here only log.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from peerpool.bitcoin.blocks import Chunk, hash_hex
+
+if TYPE_CHECKING:
+    from peerpool.bitcoin.client import BitcoinClient
+    from peerpool.bitcoin.manager import ClientManager
+    from peerpool.bitcoin.messages_wire import Message
+
+log = logging.getLogger("peerpool.bitcoin")
+
+
+class Mode(enum.Enum):
+    """HIGH_LEVEL: the client also feeds internal queues, so that
+    ``get_headers``/``get_block``/``broadcast_transaction`` and the inv queue
+    work. LOW_LEVEL: messages only go to the handlers; those helpers raise
+    :class:`~peerpool.errors.ModeError`."""
+
+    HIGH_LEVEL = "high-level"
+    LOW_LEVEL = "low-level"
+
+
+class BlockKind(enum.Enum):
+    """SMALL: the whole raw block is in memory (``Block.raw``). LARGE: it was
+    at least ``large_message_limit`` bytes and came as chunks; ``raw`` is None."""
+
+    SMALL = "small"
+    LARGE = "large"
+
+
+@dataclass(frozen=True, eq=False)
+class Block:
+    """A block received from a peer.
+
+    ``tx_offsets`` holds the start of every transaction from the block's first
+    byte (uint64), for SMALL and LARGE blocks alike. ``num_chunks`` is how many
+    ``on_block_chunk`` calls came before (0 for a SMALL block).
+    """
+
+    kind: BlockKind
+    hash: bytes  # internal byte order
+    header: bytes
+    size: int
+    tx_count: int
+    tx_offsets: npt.NDArray[np.uint64]
+    num_chunks: int = 0
+    raw: bytes | None = None
+
+    @property
+    def hash_hex(self) -> str:
+        return hash_hex(self.hash)
+
+    @property
+    def prev_hash(self) -> bytes:
+        return self.header[4:36]
+
+    @property
+    def merkle_root(self) -> bytes:
+        return self.header[36:68]
+
+    def __repr__(self) -> str:
+        return (
+            f"Block({self.kind.name}, {self.hash_hex}, {self.size} bytes, "
+            f"{self.tx_count} txs, {self.num_chunks} chunks)"
+        )
+
+
+class Handlers:
+    """Override the ``on_*`` methods you need; the rest log at debug level.
+
+    ``manager`` is set by the :class:`~peerpool.bitcoin.ClientManager` that
+    uses this instance (None for a lone client), so a handler can reach both
+    the connection it was called for and every other one.
+    """
+
+    manager: ClientManager | None = None
+
+    async def dispatch(self, message: Message, client: BitcoinClient) -> None:
+        """Call ``on_<command>`` for ``message`` (``on_unknown`` when there is none)."""
+        method = getattr(self, f"on_{message.COMMAND}", None) if message.COMMAND else None
+        if method is None:
+            await self.on_unknown(message, client)
+        else:
+            await method(message, client)
+
+    async def _log(self, message: Any, client: BitcoinClient) -> None:
+        log.debug("%s: %r", client, message)
+
+    # The handshake and the ping/sendcmpct answers are the protocol core's (see above).
+    on_version = on_verack = on_ping = on_pong = _log
+    on_sendheaders = on_sendcmpct = on_feefilter = on_protoconf = on_authch = _log
+    on_wtxidrelay = on_sendaddrv2 = on_addr = on_addrv2 = on_getaddr = _log
+    on_inv = on_getdata = on_notfound = on_headers = on_getheaders = on_getblocks = _log
+    on_tx = on_mempool = on_reject = on_unknown = _log
+
+    async def on_block(self, block: Block, client: BitcoinClient) -> None:
+        log.debug("%s: %r", client, block)
+
+    async def on_block_chunk(self, chunk: Chunk, client: BitcoinClient) -> None:
+        log.debug(
+            "%s: chunk %d/%d of block %s",
+            client, chunk.chunk_num + 1, chunk.num_chunks, hash_hex(chunk.block_hash),
+        )  # fmt: skip

@@ -1,0 +1,480 @@
+"""The sans-I/O core of one Bitcoin / Bitcoin SV peer connection.
+
+Bytes in (:meth:`BitcoinProtocol.receive_data`), events out
+(:meth:`~BitcoinProtocol.events_received`), bytes to write
+(:meth:`~BitcoinProtocol.data_to_send`). No asyncio, no sockets, no clock:
+timers (keepalive, request timeouts) belong to the driver,
+:class:`peerpool.bitcoin.client.BitcoinClient`.
+
+What it does by itself, so that no handler can get it wrong:
+
+* the version handshake: ``version`` out at :meth:`~BitcoinProtocol.initiate`;
+  on the peer's ``version`` (checked: not our own nonce, recent enough) the
+  BIP155/BIP339 announcements on BTC, then ``verack``; ``protoconf`` right
+  after our ``verack`` on BSV, as its specification asks;
+* ``pong`` for every ``ping``, and one ``sendcmpct(announce=False)`` in reply
+  to the peer's (we never ask for compact blocks);
+* size policy: blocks at or above ``large_message_limit`` are never held
+  whole; their payload goes through the chunk splitter and comes out as
+  :class:`~peerpool.bitcoin.blocks.Chunk` events, then one LARGE
+  :class:`~peerpool.bitcoin.handlers.Block`. Other messages are read whole up
+  to ``max_message_size`` (a huge transaction is delivered, not dropped);
+  above it the stream fails with ``PayloadTooLargeError``;
+* the peer's ``protoconf``: messages we send (blocks aside) must fit the
+  payload it accepts, ``getdata`` lists are split to fit.
+
+Any violation raises a :class:`~peerpool.errors.BitcoinProtocolError`
+subclass, after which the protocol stays failed (the byte stream cannot be
+resynchronised) and the connection should be closed.
+
+Events: :class:`HandshakeComplete`, decoded payload codecs (subclasses of
+:class:`~peerpool.bitcoin.messages_wire.Message`), :class:`Chunk`,
+:class:`~peerpool.bitcoin.handlers.Block`.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from peerpool import __version__
+from peerpool.bitcoin import messages as msgs
+from peerpool.bitcoin.blocks import DEFAULT_CHUNK_SIZE, BlockChunker, Chunk, tx_offsets
+from peerpool.bitcoin.framing import (
+    LargeMessageEnd,
+    LargeMessagePiece,
+    LargeMessageStart,
+    MessageDecoder,
+    encode_message,
+)
+from peerpool.bitcoin.handlers import Block, BlockKind
+from peerpool.bitcoin.headers import hash_header
+from peerpool.bitcoin.messages_bsv import MIN_MAX_RECV_PAYLOAD_LENGTH
+from peerpool.bitcoin.networks import Network
+from peerpool.errors import (
+    BitcoinProtocolError,
+    BlockFormatError,
+    HandshakeError,
+    InputError,
+    MalformedMessageError,
+    MessageTooLargeForPeerError,
+    PayloadTooLargeError,
+    PeerDisconnectedError,
+)
+
+#: Blocks of this size or more are streamed as chunks (the issue's default, and
+#: the BSV node's own large-message piece size).
+DEFAULT_LARGE_MESSAGE_LIMIT: Final = 32 << 20
+#: Largest non-block message read whole (a huge BSV transaction fits); also
+#: what we advertise in protoconf. BSV's consensus limit for a transaction after
+#: Genesis is 1 GB; 256 MiB keeps a misbehaving peer's cost per connection bounded.
+DEFAULT_MAX_MESSAGE_SIZE: Final = 256 << 20
+#: Largest block accepted: the regtest node's -excessiveblocksize (10 GB).
+DEFAULT_MAX_BLOCK_SIZE: Final = 10_000_000_000
+
+#: What a BSV peer accepts before it sends protoconf (the protoconf
+#: specification's default maxRecvPayloadLength, 1,048,576 bytes).
+BSV_DEFAULT_PEER_MAX_PAYLOAD: Final = MIN_MAX_RECV_PAYLOAD_LENGTH
+#: MAX_PROTOCOL_MESSAGE_LENGTH of Bitcoin Core (src/net.h): 4,000,000 bytes.
+BTC_PEER_MAX_PAYLOAD: Final = 4_000_000
+#: protoconf's maxRecvPayloadLength is a uint32.
+_MAX_ADVERTISED: Final = 0xFFFF_FFFF
+#: BIP31 (protocol 60001) added the ping nonce and pong; our codecs require them.
+MIN_PEER_VERSION: Final = 60_001
+#: Block-related messages are exempt from protoconf's limit (its specification).
+_EXEMPT_FROM_PEER_LIMIT: Final = frozenset({"block", "cmpctblock"})
+
+
+class State(enum.Enum):
+    NEW = "new"  # nothing sent yet
+    CONNECTING = "connecting"  # version sent, handshake not finished
+    ESTABLISHED = "established"
+    FAILED = "failed"  # a protocol violation: close the connection
+    CLOSED = "closed"  # the peer closed the stream
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """What we announce and what we accept. Sizes are payload bytes."""
+
+    user_agent: str = f"/peerpool:{__version__}/"
+    services: int = 0  # we serve nothing
+    start_height: int = 0
+    relay: bool = True  # BIP37: ask the peer to announce transactions
+    large_message_limit: int = DEFAULT_LARGE_MESSAGE_LIMIT
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    max_block_size: int = DEFAULT_MAX_BLOCK_SIZE
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    send_headers: bool = False  # BIP130: ask for new blocks as headers instead of inv
+    wtxid_relay: bool = False  # BIP339 (BTC only): announce transactions by wtxid
+
+    def __post_init__(self) -> None:
+        if self.large_message_limit < 1:
+            raise InputError("large_message_limit must be positive")
+        if self.max_message_size < MIN_MAX_RECV_PAYLOAD_LENGTH:
+            # a smaller value cannot be advertised in protoconf
+            raise InputError(f"max_message_size must be >= {MIN_MAX_RECV_PAYLOAD_LENGTH}")
+        if self.max_block_size < 81 or self.chunk_size < 1:
+            raise InputError("max_block_size and chunk_size must be positive")
+
+
+@dataclass(frozen=True)
+class HandshakeComplete:
+    """Both versions and both veracks were exchanged; ``version`` is the peer's."""
+
+    version: msgs.Version
+
+
+ProtocolEvent = HandshakeComplete | msgs.Message | Chunk | Block
+
+
+class _LargeBlock:
+    """A block being streamed through the chunk splitter."""
+
+    def __init__(self, length: int, chunk_size: int, allow_witness: bool) -> None:
+        self.chunker = BlockChunker(length, chunk_size, allow_witness)
+        self.offsets: list[np.ndarray] = []
+
+
+class _LargeOther:
+    """A non-block message above the large-message limit, gathered whole."""
+
+    def __init__(self, command: str, length: int) -> None:
+        self.command = command
+        self.buffer = bytearray()
+        self.length = length
+
+
+class BitcoinProtocol:
+    def __init__(
+        self,
+        network: Network,
+        config: ProtocolConfig | None = None,
+        *,
+        peer_address: tuple[str, int] = ("0.0.0.0", 0),
+        nonce: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.network = network
+        self.config = config or ProtocolConfig()
+        self.peer_address = peer_address
+        self.nonce = secrets.randbits(64) if nonce is None else nonce
+        self._clock = clock
+        cfg = self.config
+        self._decoder = MessageDecoder(
+            network.magic,
+            max(cfg.max_message_size, cfg.max_block_size),
+            cfg.large_message_limit,
+        )
+        self.state = State.NEW
+        self.failure: BaseException | None = None
+        self.peer_version: msgs.Version | None = None
+        self.peer_verack = False
+        self.peer_protoconf: msgs.Protoconf | None = None
+        self.peer_max_payload = (
+            BSV_DEFAULT_PEER_MAX_PAYLOAD if network.is_bsv else BTC_PEER_MAX_PAYLOAD
+        )
+        self.peer_wants_headers = False  # the peer sent sendheaders
+        self._answered_sendcmpct = False
+        # inv lists up to what our advertised payload holds (BSV lifts MAX_INV_SZ
+        # for peers that exchanged protoconf); BTC keeps the fixed maximum
+        self._max_inv_entries = msgs.MAX_INV_ENTRIES
+        if network.supports_protoconf:
+            self._max_inv_entries = max(
+                msgs.MAX_INV_ENTRIES, msgs.max_inv_entries_for_payload(self.advertised_max_payload)
+            )
+        self._large: _LargeBlock | _LargeOther | None = None
+        self._events: list[ProtocolEvent] = []
+        self._out: list[bytes] = []
+        self.bytes_received = 0
+        self.bytes_sent = 0
+
+    # --- properties -------------------------------------------------------------
+
+    @property
+    def advertised_max_payload(self) -> int:
+        return min(self.config.max_message_size, _MAX_ADVERTISED)
+
+    @property
+    def established(self) -> bool:
+        return self.state is State.ESTABLISHED
+
+    @property
+    def in_message(self) -> bool:
+        """True while a message is partly received (the peer is mid-send)."""
+        return not self._decoder.at_boundary
+
+    # --- output -----------------------------------------------------------------
+
+    def initiate(self) -> None:
+        """Start the handshake: queue our ``version``."""
+        if self.state is not State.NEW:
+            raise InputError(f"the handshake was already started (state {self.state.value})")
+        cfg = self.config
+        host, port = self.peer_address
+        try:
+            receiver = msgs.NetworkAddress.from_host(host, port)
+        except InputError:  # a host name or onion: the field is informational only
+            receiver = msgs.NetworkAddress.from_host("0.0.0.0", 0)
+        version = msgs.Version(
+            version=msgs.PROTOCOL_VERSION,
+            services=cfg.services,
+            timestamp=int(self._clock()),
+            receiver=receiver,
+            sender=msgs.NetworkAddress.from_host("0.0.0.0", 0, cfg.services),
+            nonce=self.nonce,
+            user_agent=cfg.user_agent,
+            start_height=cfg.start_height,
+            relay=cfg.relay,
+        )
+        self.state = State.CONNECTING
+        self._queue(version)
+
+    def send(self, message: msgs.Message) -> None:
+        """Queue ``message``; raises MessageTooLargeForPeerError if the peer
+        would refuse its size."""
+        self._check_usable()
+        self._queue(message)
+
+    def send_raw(self, command: str, payload: bytes) -> None:
+        """Queue a payload that is already encoded (a raw block, say)."""
+        self._check_usable()
+        self._queue_raw(command, payload)
+
+    def send_getdata(self, items: Iterable[msgs.InvVector]) -> int:
+        """Queue ``getdata`` for ``items``, split into messages the peer accepts;
+        returns how many messages were queued."""
+        per_message = msgs.max_inv_entries_for_payload(self.peer_max_payload)
+        if self.peer_protoconf is None:  # only protoconf lifts MAX_INV_SZ
+            per_message = min(per_message, msgs.MAX_INV_ENTRIES)
+        entries = list(items)
+        batches = [entries[i : i + per_message] for i in range(0, len(entries), per_message)]
+        for batch in batches:
+            self.send(msgs.GetData(tuple(batch)))
+        return len(batches)
+
+    def data_to_send(self) -> bytes:
+        """Everything queued since the last call."""
+        out, self._out = self._out, []
+        data = b"".join(out)
+        self.bytes_sent += len(data)
+        return data
+
+    def _check_usable(self) -> None:
+        if self.state in (State.FAILED, State.CLOSED):
+            raise PeerDisconnectedError(f"the connection is {self.state.value}") from self.failure
+
+    def _queue(self, message: msgs.Message) -> None:
+        self._queue_raw(message.COMMAND, message.encode())
+
+    def _queue_raw(self, command: str, payload: bytes) -> None:
+        if command not in _EXEMPT_FROM_PEER_LIMIT and len(payload) > self.peer_max_payload:
+            raise MessageTooLargeForPeerError(
+                f"'{command}' payload of {len(payload)} bytes exceeds the "
+                f"{self.peer_max_payload} bytes the peer accepts"
+            )
+        self._out.append(encode_message(self.network.magic, command, payload))
+
+    # --- input ------------------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Parse bytes from the peer; raises a BitcoinProtocolError on a violation."""
+        if self.state is State.FAILED:
+            raise BitcoinProtocolError("the protocol already failed") from self.failure
+        self.bytes_received += len(data)
+        try:
+            for event in self._decoder.feed(data):
+                if isinstance(event, LargeMessagePiece):
+                    self._large_piece(event.data)
+                elif isinstance(event, LargeMessageStart):
+                    self._large_start(event.command, event.length)
+                elif isinstance(event, LargeMessageEnd):
+                    self._large_end()
+                else:
+                    self._message(event.command, event.payload)
+        except BitcoinProtocolError as exc:
+            self.state = State.FAILED
+            self.failure = exc
+            raise
+
+    def receive_eof(self) -> None:
+        """The peer closed its side. Raises PeerDisconnectedError if it did so
+        in the middle of a message."""
+        if self.state is State.FAILED:
+            return
+        self.state = State.CLOSED
+        if self.in_message:
+            raise PeerDisconnectedError(
+                f"the peer closed the connection in the middle of a message "
+                f"(after {self.bytes_received} bytes)"
+            )
+
+    def events_received(self) -> list[ProtocolEvent]:
+        """The events parsed since the last call, in stream order."""
+        events, self._events = self._events, []
+        return events
+
+    # --- messages -----------------------------------------------------------------
+
+    def _message(self, command: str, payload: bytes) -> None:
+        if command == "block":
+            self._check_block_size(len(payload))
+            self._small_block(payload)
+            return
+        self._check_message_size(command, len(payload))
+        self._on_message(self._decode(command, payload))
+
+    def _decode(self, command: str, payload: bytes) -> msgs.Message:
+        try:
+            return msgs.decode_message(command, payload, max_inv_entries=self._max_inv_entries)
+        except BitcoinProtocolError:
+            raise
+        except InputError as exc:  # a codec's field check: still the peer's bytes
+            raise MalformedMessageError(f"{command}: {exc}") from exc
+
+    def _on_message(self, message: msgs.Message) -> None:
+        if self.peer_version is None and not isinstance(message, msgs.Version):
+            raise HandshakeError(f"'{_command_of(message)}' before the peer's version")
+        if isinstance(message, msgs.Version):
+            self._on_version(message)
+        elif isinstance(message, msgs.VerAck):
+            self.peer_verack = True  # a repeated verack is harmless (Core ignores it too)
+        elif isinstance(message, msgs.Ping):
+            self._queue(msgs.Pong(message.nonce))
+        elif isinstance(message, msgs.Protoconf):
+            self._on_protoconf(message)
+        elif isinstance(message, msgs.SendHeaders):
+            self.peer_wants_headers = True
+        elif isinstance(message, msgs.SendCmpct) and not self._answered_sendcmpct:
+            self._answered_sendcmpct = True
+            self._queue(msgs.SendCmpct(False, message.version))
+        self._events.append(message)
+        if self.peer_version is not None and self.peer_verack and self.state is State.CONNECTING:
+            self.state = State.ESTABLISHED
+            self._events.append(HandshakeComplete(self.peer_version))
+
+    def _on_version(self, version: msgs.Version) -> None:
+        if self.peer_version is not None:
+            raise HandshakeError("the peer sent a second version")
+        if version.nonce == self.nonce:
+            raise HandshakeError("the peer's version carries our own nonce: we dialed ourselves")
+        if version.version < MIN_PEER_VERSION:
+            raise HandshakeError(
+                f"peer protocol version {version.version} is below {MIN_PEER_VERSION}"
+            )
+        self.peer_version = version
+        if self.network.supports_segwit:  # BIP155 and BIP339 go between version and verack
+            if self.config.wtxid_relay:
+                self._queue(msgs.WtxidRelay())
+            self._queue(msgs.SendAddrV2())
+        self._queue(msgs.VerAck())
+        if self.network.supports_protoconf:
+            self._queue(msgs.Protoconf(self.advertised_max_payload, "Default"))
+        if self.config.send_headers:
+            self._queue(msgs.SendHeaders())
+
+    def _on_protoconf(self, protoconf: msgs.Protoconf) -> None:
+        if self.peer_protoconf is not None:
+            # the specification: at most one per connection
+            raise HandshakeError("the peer sent a second protoconf")
+        self.peer_protoconf = protoconf
+        self.peer_max_payload = protoconf.max_recv_payload_length
+
+    # --- blocks and large messages ------------------------------------------------
+
+    def _check_block_size(self, length: int) -> None:
+        if length > self.config.max_block_size:
+            raise PayloadTooLargeError(
+                f"'block' payload of {length} bytes exceeds the maximum of "
+                f"{self.config.max_block_size}"
+            )
+
+    def _check_message_size(self, command: str, length: int) -> None:
+        if length > self.config.max_message_size:
+            raise PayloadTooLargeError(
+                f"'{command}' payload of {length} bytes exceeds the maximum of "
+                f"{self.config.max_message_size} for messages other than blocks"
+            )
+
+    def _small_block(self, payload: bytes) -> None:
+        if self.peer_version is None:
+            raise HandshakeError("'block' before the peer's version")
+        try:
+            offsets = tx_offsets(payload, self.network.supports_segwit)
+        except BlockFormatError as exc:
+            raise MalformedMessageError(f"block: {exc}", offset=exc.offset) from exc
+        header = payload[:80]
+        self._events.append(
+            Block(
+                kind=BlockKind.SMALL,
+                hash=hash_header(header),
+                header=header,
+                size=len(payload),
+                tx_count=len(offsets),
+                tx_offsets=offsets,
+                raw=payload,
+            )
+        )
+
+    def _large_start(self, command: str, length: int) -> None:
+        if self.peer_version is None:
+            raise HandshakeError(f"'{command}' before the peer's version")
+        if command == "block":
+            self._check_block_size(length)
+            try:
+                self._large = _LargeBlock(
+                    length, self.config.chunk_size, self.network.supports_segwit
+                )
+            except BlockFormatError as exc:  # a length no block can have
+                raise MalformedMessageError(f"block: {exc}") from exc
+            return
+        self._check_message_size(command, length)
+        self._large = _LargeOther(command, length)
+
+    def _large_piece(self, data: bytes) -> None:
+        large = self._large
+        if isinstance(large, _LargeBlock):
+            try:
+                chunks = large.chunker.feed(data)
+            except BlockFormatError as exc:
+                raise MalformedMessageError(f"block: {exc}", offset=exc.offset) from exc
+            for chunk in chunks:
+                large.offsets.append(chunk.tx_offsets)
+                self._events.append(chunk)
+        elif large is not None:
+            large.buffer += data
+
+    def _large_end(self) -> None:
+        large, self._large = self._large, None
+        if isinstance(large, _LargeBlock):
+            chunker = large.chunker
+            if not chunker.done or chunker.header is None or chunker.block_hash is None:
+                raise MalformedMessageError("block: the payload ended inside a transaction")
+            offsets = (
+                np.concatenate(large.offsets) if large.offsets else np.empty(0, dtype=np.uint64)
+            )
+            self._events.append(
+                Block(
+                    kind=BlockKind.LARGE,
+                    hash=chunker.block_hash,
+                    header=chunker.header,
+                    size=chunker.block_size,
+                    tx_count=len(offsets),
+                    tx_offsets=offsets,
+                    num_chunks=chunker.num_chunks,
+                )
+            )
+        elif large is not None:
+            payload = bytes(large.buffer)
+            large.buffer = bytearray()
+            self._on_message(self._decode(large.command, payload))
+
+
+def _command_of(message: msgs.Message) -> str:
+    return message.command if isinstance(message, msgs.UnknownMessage) else message.COMMAND
