@@ -161,7 +161,8 @@ def build_block(
     coinbase = coinbase_tx(height, block_subsidy(height, halving_interval), coinbase_outputs)
     pads: list[int] = []
     if spend is not None:
-        budget = target_size - HEADER_SIZE - 9 - len(coinbase)
+        # the transaction count takes at least one byte: the block reaches the target
+        budget = target_size - HEADER_SIZE - 1 - len(coinbase)
         pads = _plan_sizes(max(budget, 1), min_tx_size, max_tx_size, seed)
     count = 1 + len(pads)
 
