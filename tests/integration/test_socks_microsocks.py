@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -13,26 +11,10 @@ from peerpool.net import DIRECTORY, PEER, StreamIsolation, dial
 from peerpool.pool import ClientPool
 from tests.integration.conftest import StartMicrosocks
 from tests.net.ports import closed_port
+from tests.net.servers import tcp_server
 from tests.pool.line_client import LineClient, LineServer
 
 WAIT = 20.0
-
-
-@contextlib.asynccontextmanager
-async def echo_server() -> AsyncIterator[int]:
-    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError):
-            while data := await reader.read(4096):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(echo, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def echo_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
@@ -46,21 +28,21 @@ async def echo_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 async def test_no_auth_proxy_round_trip(microsocks: StartMicrosocks, host: str) -> None:
     proxy = microsocks().proxy()
-    async with echo_server() as port:
+    async with tcp_server() as port:
         streams = await asyncio.wait_for(dial(f"{host}:{port}", proxy=proxy), WAIT)
         assert await echo_once(*streams) == b"through the proxy\n"
 
 
 async def test_auth_proxy_round_trip(microsocks: StartMicrosocks) -> None:
     proxy = microsocks("alice", "s3cret").proxy()
-    async with echo_server() as port:
+    async with tcp_server() as port:
         streams = await asyncio.wait_for(dial(f"127.0.0.1:{port}", proxy=proxy), WAIT)
         assert await echo_once(*streams) == b"through the proxy\n"
 
 
 async def test_wrong_password_is_a_socks_auth_error(microsocks: StartMicrosocks) -> None:
     server = microsocks("alice", "s3cret")
-    async with echo_server() as port:
+    async with tcp_server() as port:
         with pytest.raises(SocksAuthError) as info:
             await asyncio.wait_for(
                 dial(f"127.0.0.1:{port}", proxy=server.proxy(password="wrong")), WAIT
@@ -73,7 +55,7 @@ async def test_no_credentials_for_an_auth_proxy_is_a_socks_auth_error(
     microsocks: StartMicrosocks,
 ) -> None:
     server = microsocks("alice", "s3cret")
-    async with echo_server() as port:
+    async with tcp_server() as port:
         with pytest.raises(SocksAuthError):
             await asyncio.wait_for(
                 dial(f"127.0.0.1:{port}", proxy=server.proxy(username=None, password=None)), WAIT
@@ -87,7 +69,7 @@ async def test_isolation_credentials_are_the_ones_sent(microsocks: StartMicrosoc
     directory = isolation.credentials(DIRECTORY)
     server = microsocks(directory.username, directory.password)
     proxy = server.proxy(username="someone", password="else")
-    async with echo_server() as port:
+    async with tcp_server() as port:
         streams = await asyncio.wait_for(
             dial(f"127.0.0.1:{port}", proxy=proxy, isolation=directory), WAIT
         )

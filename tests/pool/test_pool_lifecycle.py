@@ -94,6 +94,8 @@ def server_process() -> Iterator[tuple[subprocess.Popen[str], int]]:
     finally:
         proc.kill()
         proc.wait(timeout=WAIT)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 async def test_sigkilled_server_process_is_noticed() -> None:
