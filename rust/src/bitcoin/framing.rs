@@ -180,19 +180,42 @@ pub fn checksum_of(payload: &[u8]) -> [u8; 4] {
     [h[0], h[1], h[2], h[3]]
 }
 
+/// Bytes an event carries: either a range of the input given to the `feed`
+/// call that produced the event (no copy: the payload arrived whole in that
+/// input, or it is a piece of a large payload), or bytes the decoder
+/// assembled across several `feed` calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bytes {
+    Input(std::ops::Range<usize>),
+    Owned(Vec<u8>),
+}
+
+impl Bytes {
+    /// The bytes, given the input of the `feed` call that produced them.
+    pub fn resolve<'a>(&'a self, input: &'a [u8]) -> &'a [u8] {
+        match self {
+            Bytes::Input(range) => &input[range.clone()],
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
 /// What the decoder produces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A complete message under the large-message threshold.
-    Message { command: String, payload: Vec<u8> },
+    Message { command: String, payload: Bytes },
     /// A large message begins; its payload follows as `LargePiece`s.
     LargeStart { command: String, length: u64 },
     /// The next bytes of the current large payload, in order.
-    LargePiece(Vec<u8>),
+    LargePiece(Bytes),
     /// The large payload is complete (and its checksum, if it has one, verified).
     LargeEnd { command: String, length: u64 },
 }
 
+// One decoder per connection: the payload state lives inline rather than in a
+// box allocated per message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum State {
     Header,
@@ -208,6 +231,8 @@ struct Payload {
     checksum: Option<([u8; 4], Sha256)>,
     /// None when the payload is handed on in pieces.
     buffer: Option<Vec<u8>>,
+    /// Where the payload is when it arrived whole in one input.
+    whole_in_input: Option<std::ops::Range<usize>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -264,9 +289,9 @@ impl MessageDecoder {
         if let Some(failed) = &self.failed {
             return Err(failed.clone());
         }
-        let mut rest = data;
-        while !rest.is_empty() {
-            let used = match self.step(rest, out) {
+        let mut at = 0;
+        while at < data.len() {
+            let used = match self.step(data, at, out) {
                 Ok(used) => used,
                 Err(err) => {
                     let failed = (err, self.message_start);
@@ -275,13 +300,19 @@ impl MessageDecoder {
                 }
             };
             self.consumed += used as u64;
-            rest = &rest[used..];
+            at += used;
         }
         Ok(())
     }
 
-    /// Consume a prefix of `data`; returns how many bytes were used.
-    fn step(&mut self, data: &[u8], out: &mut Vec<Event>) -> Result<usize, FramingError> {
+    /// Consume a prefix of `input[at..]`; returns how many bytes were used.
+    fn step(
+        &mut self,
+        input: &[u8],
+        at: usize,
+        out: &mut Vec<Event>,
+    ) -> Result<usize, FramingError> {
+        let data = &input[at..];
         match &mut self.state {
             State::Header => self.take_header(data, out),
             State::Payload(p) => {
@@ -291,9 +322,22 @@ impl MessageDecoder {
                 if let Some((_, hasher)) = &mut p.checksum {
                     hasher.update(piece);
                 }
+                let range = at..at + n;
                 match &mut p.buffer {
-                    Some(buffer) => buffer.extend_from_slice(piece),
-                    None => out.push(Event::LargePiece(piece.to_vec())),
+                    // The whole payload is in this input: hand it on as a
+                    // range of the input instead of copying it.
+                    Some(buffer) if p.received == 0 && n as u64 == p.length => {
+                        p.whole_in_input = Some(range);
+                        buffer.clear();
+                    }
+                    Some(buffer) => {
+                        if buffer.capacity() == 0 {
+                            // the length passed the limit check in begin_payload
+                            buffer.reserve_exact(p.length as usize);
+                        }
+                        buffer.extend_from_slice(piece)
+                    }
+                    None => out.push(Event::LargePiece(Bytes::Input(range))),
                 }
                 p.received += n as u64;
                 if p.received == p.length {
@@ -388,8 +432,10 @@ impl MessageDecoder {
             length,
             received: 0,
             checksum: checksum.map(|sum| (sum, Sha256::new())),
-            // allocated only now, after the limit check
-            buffer: (!large).then(|| Vec::with_capacity(length as usize)),
+            // Allocated lazily (a payload that arrives whole in one input is
+            // never copied) and only after the limit check.
+            buffer: (!large).then(Vec::new),
+            whole_in_input: None,
         });
         if length == 0 {
             self.finish_payload(out)?;
@@ -413,9 +459,12 @@ impl MessageDecoder {
             }
         }
         out.push(match p.buffer {
-            Some(payload) => Event::Message {
+            Some(buffer) => Event::Message {
                 command: p.command,
-                payload,
+                payload: match p.whole_in_input {
+                    Some(range) => Bytes::Input(range),
+                    None => Bytes::Owned(buffer),
+                },
             },
             None => Event::LargeEnd {
                 command: p.command,
@@ -440,9 +489,22 @@ mod tests {
         let mut d = MessageDecoder::new(MAGIC, LIMITS);
         let mut out = Vec::new();
         for p in stream.chunks(piece.max(1)) {
-            d.feed(p, &mut out)?;
+            let mut events = Vec::new();
+            d.feed(p, &mut events)?;
+            out.extend(events.into_iter().map(|e| owned(e, p)));
         }
         Ok(out)
+    }
+
+    fn owned(event: Event, input: &[u8]) -> Event {
+        match event {
+            Event::Message { command, payload } => Event::Message {
+                command,
+                payload: Bytes::Owned(payload.resolve(input).to_vec()),
+            },
+            Event::LargePiece(b) => Event::LargePiece(Bytes::Owned(b.resolve(input).to_vec())),
+            other => other,
+        }
     }
 
     #[test]
@@ -462,14 +524,14 @@ mod tests {
                 events[0],
                 Event::Message {
                     command: "ping".into(),
-                    payload: vec![7u8; 8]
+                    payload: Bytes::Owned(vec![7u8; 8])
                 }
             );
             assert_eq!(
                 events[1],
                 Event::Message {
                     command: "verack".into(),
-                    payload: vec![]
+                    payload: Bytes::Owned(vec![])
                 }
             );
             assert_eq!(
@@ -482,7 +544,7 @@ mod tests {
             let body: Vec<u8> = events[3..events.len() - 1]
                 .iter()
                 .flat_map(|e| match e {
-                    Event::LargePiece(p) => p.clone(),
+                    Event::LargePiece(p) => p.resolve(&[]).to_vec(),
                     other => panic!("unexpected {other:?}"),
                 })
                 .collect();

@@ -146,28 +146,30 @@ impl MessageDecoder {
         data: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
         let inner = &mut self.inner;
-        let mut events = Vec::new();
-        with_bytes(data, |d| py.detach(|| inner.feed(d, &mut events)))?
-            .map_err(|(err, offset)| to_py_err(err.at(offset)))?;
-        let list = PyList::empty(py);
-        for event in events {
-            match event {
-                Event::Message { command, payload } => list.append(Message {
-                    command,
-                    payload: PyBytes::new(py, &payload).unbind(),
-                })?,
-                Event::LargeStart { command, length } => {
-                    list.append(LargeMessageStart { command, length })?
-                }
-                Event::LargePiece(data) => list.append(LargeMessagePiece {
-                    data: PyBytes::new(py, &data).unbind(),
-                })?,
-                Event::LargeEnd { command, length } => {
-                    list.append(LargeMessageEnd { command, length })?
+        with_bytes(data, |input| {
+            let mut events = Vec::new();
+            py.detach(|| inner.feed(input, &mut events))
+                .map_err(|(err, offset)| to_py_err(err.at(offset)))?;
+            let list = PyList::empty(py);
+            for event in events {
+                match event {
+                    Event::Message { command, payload } => list.append(Message {
+                        command,
+                        payload: PyBytes::new(py, payload.resolve(input)).unbind(),
+                    })?,
+                    Event::LargeStart { command, length } => {
+                        list.append(LargeMessageStart { command, length })?
+                    }
+                    Event::LargePiece(piece) => list.append(LargeMessagePiece {
+                        data: PyBytes::new(py, piece.resolve(input)).unbind(),
+                    })?,
+                    Event::LargeEnd { command, length } => {
+                        list.append(LargeMessageEnd { command, length })?
+                    }
                 }
             }
-        }
-        Ok(list)
+            Ok(list)
+        })?
     }
 
     /// Bytes consumed from the stream so far.
