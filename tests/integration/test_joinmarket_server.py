@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+
 from peerpool.joinmarket import DirectoryServer
 from peerpool.joinmarket.protocol import (
     HandshakeDone,
@@ -18,7 +19,6 @@ from peerpool.joinmarket.protocol import (
     PublicMessage,
 )
 from peerpool.joinmarket.wire import encode_frame
-
 from tests.joinmarket.helpers import SocketPeer, identity
 
 

@@ -109,7 +109,7 @@ def test_required_nick_auth_refuses_a_directory_without_it() -> None:
 
 
 def test_challenge_for_another_directory_is_not_answered() -> None:
-    for mode, fatal in ((NickAuthMode.REQUIRE, True), (NickAuthMode.PREFER, False)):
+    for mode in (NickAuthMode.REQUIRE, NickAuthMode.PREFER):
         proto = DirectoryClientProtocol(identity(1), "regtest", nick_auth=mode, directory_id="a:1")
         proto.start()
         proto.data_to_send()
@@ -117,17 +117,15 @@ def test_challenge_for_another_directory_is_not_answered() -> None:
         frame = encode_frame(
             MessageType.NICK_AUTH_CHALLENGE, NickAuthChallenge.fresh("b:1").to_line()
         )
-        if fatal:
-            with pytest.raises(NickAuthError):
-                proto.receive_data(frame)
-        else:
+        with pytest.raises(NickAuthError, match="expected 'a:1'"):
             proto.receive_data(frame)
-            assert proto.state is State.READY and not proto.nick_verified
         assert sent(proto) == []  # no proof that could be relayed elsewhere
 
 
 def test_failed_result_in_prefer_mode_continues_unverified() -> None:
-    proto = DirectoryClientProtocol(identity(1), "regtest", nick_auth=NickAuthMode.PREFER)
+    proto = DirectoryClientProtocol(
+        identity(1), "regtest", nick_auth=NickAuthMode.PREFER, directory_id="x:1"
+    )
     proto.start()
     proto.receive_data(answer(features=frozenset({"nick_auth"})))
     proto.receive_data(

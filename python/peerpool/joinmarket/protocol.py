@@ -122,9 +122,13 @@ class DirectoryClientProtocol:
         directory_id: str | None = None,
         extra_features: frozenset[str] = frozenset(),
         max_line: int = MAX_LINE_BYTES,
+        peer_nick: str | None = None,
     ) -> None:
         self.identity = identity
         self.network = network
+        # peer mode: a direct connection to a maker's onion, which answers our 793
+        # with its own 793 instead of a directory's 795
+        self.peer_nick = peer_nick
         self.location = location
         self.nick_auth = nick_auth
         self.expected_directory_id = directory_id
@@ -212,8 +216,10 @@ class DirectoryClientProtocol:
             self._out.append(encode_frame(MessageType.PONG, ""))
         elif msg_type == MessageType.PONG:
             pass
-        elif msg_type == MessageType.DN_HANDSHAKE:
+        elif msg_type == MessageType.DN_HANDSHAKE and self.peer_nick is None:
             self._on_directory_handshake(line)
+        elif msg_type == MessageType.HANDSHAKE and self.peer_nick is not None:
+            self._on_peer_handshake(line)
         elif msg_type == MessageType.NICK_AUTH_CHALLENGE:
             self._on_challenge(line)
         elif msg_type == MessageType.NICK_AUTH_RESULT:
@@ -256,6 +262,33 @@ class DirectoryClientProtocol:
         else:
             self._ready()
 
+    def _on_peer_handshake(self, line: str) -> None:
+        if self.state is not State.HANDSHAKING:
+            raise HandshakeRejectedError("unsolicited peer handshake")
+        hs = ClientHandshake.from_line(line)
+        if hs.app_name != APP_NAME or hs.directory:
+            raise HandshakeRejectedError("peer is not a JoinMarket maker or taker")
+        if hs.network != self.network:
+            raise HandshakeRejectedError(f"peer is on network {hs.network!r}, not {self.network!r}")
+        if hs.nick != self.peer_nick:
+            raise HandshakeRejectedError(
+                f"peer says it is {hs.nick[:20]!r}, expected {self.peer_nick}"
+            )
+        if hs.proto_ver != JM_VERSION:
+            raise HandshakeRejectedError(f"peer speaks version {hs.proto_ver}, not {JM_VERSION}")
+        self.directory = DirectoryHandshake(
+            hs.nick,
+            hs.network,
+            True,
+            "",
+            hs.features,
+            hs.proto_ver,
+            hs.proto_ver,
+            hs.app_name,
+            False,
+        )
+        self._ready()
+
     def _ready(self) -> None:
         self.state = State.READY
         assert self.directory is not None
@@ -274,12 +307,13 @@ class DirectoryClientProtocol:
             return
         challenge = NickAuthChallenge.from_line(line)
         expected = self.expected_directory_id
-        if expected is not None and challenge.directory_id != expected:
-            # answering would let this directory relay our proof to the one we expected
-            self._auth_failed(
+        if expected is None or challenge.directory_id != expected:
+            # answering would hand this directory a proof it could replay at the
+            # directory the challenge names; the directory waits for a proof, so
+            # there is no carrying on unverified either
+            raise NickAuthError(
                 f"challenge is for directory {challenge.directory_id!r}, expected {expected!r}"
             )
-            return
         self._challenge = challenge
         proof = NickAuthProof.create(self.identity, challenge, self._handshake_line)
         self._out.append(encode_frame(MessageType.NICK_AUTH_PROOF, proof.to_line()))
