@@ -146,6 +146,9 @@ async def test_close_all_abandons_dials_in_flight(line_servers: StartServers) ->
         await asyncio.wait_for(attempt, WAIT)
     assert pool.clients == {}
     assert len(pool.hooks("connected")) == 0
+    (failed,) = pool.hooks("dial_failed")
+    assert failed[1] == pool.hooks("dialing")[0][1]
+    assert "abandoned" in str(failed[3])
     await eventually(lambda: mute.open_connections == 0)
 
 

@@ -36,6 +36,9 @@ async def test_ten_servers_three_mute_returns_once_the_seven_are_connected(
         assert sorted(e[2] for e in pool.hooks("dialing")) == sorted(addresses)
         # the mute servers' attempts were abandoned and their sockets closed
         await eventually(lambda: all(m.open_connections == 0 for m in mute))
+        # each attempt ended in exactly one connected or dial_failed, by connection id
+        ended = [e[1] for e in pool.hooks("connected") + pool.hooks("dial_failed")]
+        assert sorted(ended) == sorted(e[1] for e in pool.hooks("dialing"))
         assert set(pool.list_disconnected()) == {m.address for m in mute}
         assert set(outcome.errors) <= {m.address for m in mute}
 

@@ -116,7 +116,7 @@ class ClientPool(Generic[C]):
         """An attempt starts (its id is new)."""
 
     async def on_dial_failed(self, conn: ConnectionInfo, error: PeerpoolError) -> None:
-        """An attempt failed; the client, if built, is already closed."""
+        """An attempt failed or was abandoned; the client, if built, is already closed."""
 
     async def on_connected(self, conn: ConnectionInfo, client: C) -> None:
         """A client is connected and listed in ``clients``."""
@@ -322,8 +322,11 @@ class ClientPool(Generic[C]):
             client = self.create_client(conn)
             await asyncio.wait_for(client.connect(), max(limit, 0.0))
         except asyncio.CancelledError:
+            # every on_dialing gets exactly one on_connected or on_dial_failed
             if client is not None:
                 await self._close_client(conn, client)
+            abandoned = DialError(f"{conn.node_id}: the attempt was abandoned")
+            await self._hook("on_dial_failed", conn, self.on_dial_failed(conn, abandoned))
             raise
         except Exception as exc:
             if client is not None:
@@ -334,7 +337,9 @@ class ClientPool(Generic[C]):
             raise error from exc
         if self._closed:  # close_all ran while we were connecting
             await self._close_client(conn, client)
-            raise PoolClosedError("the pool was closed while connecting")
+            closed = PoolClosedError(f"{conn.node_id}: the pool was closed while connecting")
+            await self._hook("on_dial_failed", conn, self.on_dial_failed(conn, closed))
+            raise closed
         self.clients[address.node_id] = client
         self._conns[address.node_id] = conn
         self._watchers[address.node_id] = asyncio.create_task(self._watch(conn, client))
