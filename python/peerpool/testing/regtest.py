@@ -70,6 +70,13 @@ MAX_RPC_RESPONSE_BYTES: Final = 512 * 1024 * 1024
 _HEX_PIECE: Final = 1 << 20
 
 
+_BIND_ATTEMPTS: Final = 3
+
+
+class _PortTakenError(RegtestError):
+    """bitcoind exited because a port chosen for it was taken in the meantime."""
+
+
 def find_bitcoind() -> Path:
     """The bitcoind to run: ``$PEERPOOL_BITCOIND``, else the installed cache."""
     configured = os.environ.get(BITCOIND_ENV)
@@ -211,12 +218,27 @@ class RegtestNode:
         """Start the node and wait until its RPC answers and its P2P port accepts."""
         if self.is_running:
             return
-        if not self.p2p_port:
+        if self.p2p_port:  # a restart keeps its ports, so clients can come back
+            self._start_once()
+            return
+        # A port found free can be taken by someone else before the node binds
+        # it; then pick new ones (only on a first start).
+        for attempt in range(_BIND_ATTEMPTS):
             self.p2p_port, self.rpc_port = free_port(), free_port()
             while self.rpc_port == self.p2p_port:
                 self.rpc_port = free_port()
+            try:
+                self._start_once()
+                return
+            except _PortTakenError:
+                if attempt == _BIND_ATTEMPTS - 1:
+                    raise
+
+    def _start_once(self) -> None:
         self.datadir.mkdir(parents=True, exist_ok=True)
-        output = (self.datadir / "stdout.txt").open("ab")
+        output = (self.datadir / "stdout.txt").open(
+            "wb"
+        )  # this run only: its tail explains a failure
         try:
             process = subprocess.Popen(
                 self.command_line(),
@@ -243,7 +265,10 @@ class RegtestNode:
         while True:
             process = self._resources.process
             if process is None or process.poll() is not None:
-                raise RegtestError(f"bitcoind exited during start-up:\n{self._output_tail()}")
+                tail = self._output_tail()
+                if "Unable to bind" in tail:
+                    raise _PortTakenError(f"bitcoind could not bind its ports:\n{tail}")
+                raise RegtestError(f"bitcoind exited during start-up:\n{tail}")
             if time.monotonic() > deadline:
                 raise RegtestError(
                     f"bitcoind not ready after {self.start_timeout:.0f} s:\n{self._output_tail()}"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import peerpool.testing.regtest as regtest
 from peerpool.errors import BlockRejectedError, PeerpoolError, RegtestError, RpcError
 from peerpool.testing import RegtestNode
 from peerpool.testing.blocks import BlockMaker, merkle_root
@@ -182,3 +183,16 @@ def test_a_binary_that_cannot_run_is_a_typed_error(tmp_path: Path) -> None:
     with pytest.raises(RegtestError, match="cannot run"):
         node.start()
     node.close()
+
+
+def test_a_port_taken_before_the_node_binds_it_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        real_free_port = regtest.free_port
+        ports = iter([taken])
+        monkeypatch.setattr(regtest, "free_port", lambda: next(ports, None) or real_free_port())
+        with RegtestNode() as node:
+            assert node.p2p_port != taken
+            assert node.block_count() == 0
