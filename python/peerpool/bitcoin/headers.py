@@ -40,7 +40,11 @@ def work_of_bits(bits: int) -> int:
 
 
 def _limit_bytes(pow_limit: int | None) -> bytes | None:
-    return None if pow_limit is None else pow_limit.to_bytes(32, "big")
+    if pow_limit is None:
+        return None
+    if not 0 <= pow_limit < 1 << 256:
+        raise HeaderError(f"pow_limit {pow_limit} is not a 256-bit unsigned integer")
+    return pow_limit.to_bytes(32, "big")
 
 
 def check_pow(header: bytes, pow_limit: int | None = None) -> None:
@@ -70,6 +74,10 @@ def check_headers(
     """Check linkage (each header's previous-hash is the hash of the one before,
     the first one's is ``prev_hash`` if given) and proof of work of a buffer of
     consecutive 80-byte headers in one call."""
+    # checked here so that a bad argument is a HeaderError like a bad header,
+    # not the kernel's plain ValueError
+    if prev_hash is not None and len(prev_hash) != 32:
+        raise HeaderError(f"prev_hash must be 32 bytes, not {len(prev_hash)}")
     hashes, index, reason, message = _core.check_headers(
         headers, prev_hash, _limit_bytes(pow_limit)
     )
