@@ -86,14 +86,27 @@ def verify_message(message: str | bytes, signature_b64: str, pubkey_hex: str) ->
     """True when ``signature_b64`` signs ``message`` (signed-message hash) for the key."""
     if len(signature_b64) > MAX_SIGNATURE_B64 or len(pubkey_hex) != 66:
         return False
+    data = _to_bytes(message)
+    if len(data) > MAX_CACHED_MESSAGE:
+        return _verify_uncached(data, signature_b64, pubkey_hex)
+    return _verify_cached(data, signature_b64, pubkey_hex)
+
+
+def _verify_uncached(message: bytes, signature_b64: str, pubkey_hex: str) -> bool:
     try:
         signature = base64.b64decode(signature_b64, validate=True)
         key = _public_key(pubkey_hex)
-        digest = bitcoin_message_hash(_to_bytes(message))
-        return bool(key.verify(signature, digest, hasher=None))
+        return bool(key.verify(signature, bitcoin_message_hash(message), hasher=None))
     except (ValueError, TypeError, binascii.Error):
         # coincurve raises ValueError for unparsable keys and DER
         return False
+
+
+# A taker on several directories gets the same signed line once per directory;
+# the copies after the first cost a dictionary lookup instead of an ECDSA check.
+# Bounded: 8,192 entries of at most 4 KiB (offers and commands are far smaller).
+MAX_CACHED_MESSAGE = 4096
+_verify_cached = lru_cache(maxsize=8192)(_verify_uncached)
 
 
 def verify_nick_signature(
