@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peerpool.bitcoin.networks import bits_to_target, get_network, sha256d
+from peerpool.bitcoin.headers import bits_to_target
+from peerpool.bitcoin.networks import get_network, sha256d
 from peerpool.errors import InputError
 from peerpool.testing.blocks import (
     MIN_PAD_TX_SIZE,

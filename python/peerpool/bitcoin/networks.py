@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-from peerpool.errors import InputError, UnknownNetworkError
+from peerpool.bitcoin.headers import target_to_bits
+from peerpool.errors import UnknownNetworkError
 
 # The merkle root of every genesis block here (the one coinbase of 50 coins with
 # "The Times 03/Jan/2009 ..."), as displayed; headers store it byte-reversed.
@@ -33,40 +34,6 @@ HEADER_SIZE: Final = 80
 def sha256d(data: bytes) -> bytes:
     """Bitcoin's double SHA-256 (the hash of headers, transactions and checksums)."""
     return hashlib.sha256(hashlib.sha256(data).digest()).digest()
-
-
-def bits_to_target(bits: int) -> int:
-    """Expand a compact ``nBits`` value into the 256-bit target it encodes.
-
-    Same rule as arith_uint256::SetCompact: a one-byte exponent and a
-    three-byte mantissa whose top bit is a sign, which a valid target never sets.
-    """
-    if not 0 <= bits <= 0xFFFFFFFF:
-        raise InputError(f"compact bits out of range: {bits}")
-    exponent = bits >> 24
-    mantissa = bits & 0x007FFFFF
-    if bits & 0x00800000 and mantissa:
-        raise InputError(f"compact bits {bits:#010x} encode a negative target")
-    if exponent <= 3:
-        return mantissa >> (8 * (3 - exponent))
-    return mantissa << (8 * (exponent - 3))
-
-
-def target_to_bits(target: int) -> int:
-    """Compress a 256-bit target into compact ``nBits`` (arith_uint256::GetCompact).
-
-    The mantissa keeps the top three bytes; lower bits are truncated, so
-    ``bits_to_target(target_to_bits(t)) <= t``.
-    """
-    if not 0 <= target < 1 << 256:
-        raise InputError("target must be a non-negative 256-bit integer")
-    size = (target.bit_length() + 7) // 8
-    mantissa = target << (8 * (3 - size)) if size <= 3 else target >> (8 * (size - 3))
-    # a mantissa with its top bit set would read as negative: shift one byte out
-    if mantissa & 0x00800000:
-        mantissa >>= 8
-        size += 1
-    return (size << 24) | mantissa
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from peerpool.bitcoin.networks import bits_to_target, sha256d
+from peerpool.bitcoin.headers import bits_to_target
+from peerpool.bitcoin.networks import sha256d
 from peerpool.errors import InputError, RegtestError
 from peerpool.testing.regtest import RegtestNode
 from peerpool.testing.transactions import (
