@@ -23,6 +23,8 @@ hash_headers = _core.hash_headers
 def bits_to_target(bits: int) -> int:
     """The target that compact ``bits`` encode (Core's ``SetCompact``); raises
     :class:`HeaderError` for negative, overflowing or zero encodings."""
+    if not 0 <= bits <= 0xFFFF_FFFF:
+        raise HeaderError(f"compact bits out of range: {bits}")
     return int.from_bytes(_core.bits_to_target_bytes(bits), "big")
 
 
