@@ -94,6 +94,15 @@ class DirectoryServer:
         return self.core.stats
 
     @property
+    def directory_id(self) -> str | None:
+        """The JMP-0005 identity; setting it turns nick auth on for new handshakes."""
+        return self.config.directory_id
+
+    @directory_id.setter
+    def directory_id(self, value: str | None) -> None:
+        self.core.set_directory_id(value)
+
+    @property
     def port(self) -> int:
         return self._port
 

@@ -16,12 +16,9 @@ per recipient; nothing is logged per message above DEBUG.
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
 
 from peerpool.errors import JoinMarketProtocolError, NickAuthError
 from peerpool.joinmarket.identity import JM_VERSION, NickIdentity, is_valid_nick
@@ -30,7 +27,6 @@ from peerpool.joinmarket.messages import (
     FEATURE_NICK_AUTH,
     FEATURE_PEERLIST_FEATURES,
     FEATURE_PING,
-    NOT_SERVING_ONION,
     ClientHandshake,
     DirectoryHandshake,
 )
@@ -40,10 +36,16 @@ from peerpool.joinmarket.nickauth import (
     NickAuthResult,
     validate_directory_id,
 )
-from peerpool.joinmarket.peerlist import MAX_LOCATION, PeerEntry, encode_peerlist
+from peerpool.joinmarket.peerlist import encode_peerlist
+from peerpool.joinmarket.server_state import (
+    Conn,
+    PeerState,
+    ServerConfig,
+    ServerStats,
+    Writer,
+    valid_location,
+)
 from peerpool.joinmarket.wire import (
-    MAX_LINE_BYTES,
-    LineBuffer,
     MessageType,
     decode_frame,
     encode_frame,
@@ -58,108 +60,6 @@ _PONG_FRAME = encode_frame(MessageType.PONG, "")
 _DISCONNECT_FRAME = encode_frame(MessageType.DISCONNECT, "")
 
 
-class Writer(Protocol):
-    """What the core needs of a connection's transport (asyncio.Transport fits)."""
-
-    def write(self, data: bytes) -> None: ...
-    def close(self) -> None: ...
-    def abort(self) -> None: ...
-    def get_write_buffer_size(self) -> int: ...
-
-
-class PeerState(enum.Enum):
-    HANDSHAKE = 0
-    AUTHENTICATING = 1
-    READY = 2
-    CLOSED = 3
-
-
-@dataclass
-class ServerConfig:
-    network: str
-    motd: str = "peerpool JoinMarket directory"
-    directory_id: str | None = None  # nick auth is offered when set (JMP-0005)
-    max_line: int = MAX_LINE_BYTES
-    max_peers: int = 10_000
-    rate: float = 100.0  # lines per second per connection, sustained
-    burst: float = 500.0  # lines a connection may send at once
-    max_rate_violations: int = 1_000  # dropped lines before the connection is cut
-    max_write_buffer: int = 8 * 1024 * 1024  # a reader slower than this is cut
-    handshake_timeout: float = 30.0
-    idle_ping: float = 60.0  # ping a quiet peer after this many seconds
-    idle_timeout: float = 180.0  # cut a peer silent for this long
-
-
-@dataclass
-class ServerStats:
-    accepted: int = 0
-    rejected: int = 0
-    public_relayed: int = 0
-    public_deliveries: int = 0
-    private_relayed: int = 0
-    dropped_spoofed: int = 0
-    dropped_no_recipient: int = 0
-    dropped_rate: int = 0
-    dropped_unknown: int = 0
-    closed_bad_input: int = 0
-    closed_slow: int = 0
-    closed_idle: int = 0
-
-
-class Conn:
-    """One connection's state, keyed by identity (the object) in the core."""
-
-    __slots__ = (
-        "addr",
-        "challenge",
-        "features",
-        "handshake_line",
-        "last_refill",
-        "last_seen",
-        "lines",
-        "location",
-        "nick",
-        "opened",
-        "pinged",
-        "state",
-        "tokens",
-        "violations",
-        "writer",
-    )
-
-    def __init__(self, writer: Writer, addr: str, now: float, max_line: int, burst: float) -> None:
-        self.writer = writer
-        self.addr = addr
-        self.lines = LineBuffer(max_line)
-        self.state = PeerState.HANDSHAKE
-        self.nick = ""
-        self.location = NOT_SERVING_ONION
-        self.features: frozenset[str] = frozenset()
-        self.handshake_line = ""
-        self.challenge: NickAuthChallenge | None = None
-        self.tokens = burst
-        self.last_refill = now
-        self.last_seen = now
-        self.opened = now
-        self.pinged = False
-        self.violations = 0
-
-    def entry(self, disconnected: bool = False) -> PeerEntry:
-        return PeerEntry(self.nick, self.location, disconnected, self.features)
-
-
-def _valid_location(location: str) -> bool:
-    if location == NOT_SERVING_ONION:
-        return True
-    host, sep, port = location.rpartition(":")
-    return (
-        bool(sep and host and port.isdigit())
-        and 0 < int(port) < 65536
-        and len(location) <= MAX_LOCATION
-        and not any(c in location for c in ",;! ")
-    )
-
-
 class DirectoryCore:
     def __init__(
         self,
@@ -167,8 +67,6 @@ class DirectoryCore:
         identity: NickIdentity | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if config.directory_id is not None:
-            validate_directory_id(config.directory_id)
         self.config = config
         self.identity = identity or NickIdentity()
         self.clock = clock
@@ -177,10 +75,20 @@ class DirectoryCore:
         self.by_nick: dict[str, Conn] = {}  # handshaken (or authenticating) peers
         self.ready: list[Conn] = []  # broadcast targets, kept as a list for speed
         self._peerlist_cache: dict[bool, list[bytes]] = {}
-        features = {FEATURE_PEERLIST_FEATURES, FEATURE_PING}
-        if config.directory_id is not None:
-            features.add(FEATURE_NICK_AUTH)
-        self.features = frozenset(features)
+        self.features = frozenset({FEATURE_PEERLIST_FEATURES, FEATURE_PING})
+        self.set_directory_id(config.directory_id)
+
+    def set_directory_id(self, directory_id: str | None) -> None:
+        """Turn nick auth on (or off, with ``None``) for handshakes from now on.
+
+        An onion directory learns its identity (``<onion>:port``) only once the
+        service is published, which needs the port this server bound."""
+        if directory_id is not None:
+            validate_directory_id(directory_id)
+            self.features = self.features | {FEATURE_NICK_AUTH}
+        else:
+            self.features = self.features - {FEATURE_NICK_AUTH}
+        self.config.directory_id = directory_id
 
     # --- connection lifecycle ---------------------------------------------------
 
@@ -434,7 +342,7 @@ class DirectoryCore:
             reason = "malformed nick"
         elif hs.nick in self.by_nick or hs.nick == self.identity.nick:
             reason = f"nick {hs.nick} is in use"
-        elif not _valid_location(hs.location):
+        elif not valid_location(hs.location):
             reason = "malformed location-string"
         if reason:
             self._refuse(conn, reason)
