@@ -11,6 +11,7 @@ Rust allocations.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ class _Consumer:
         self.txids: list[np.ndarray] = []
         self.max_buffered = 0
 
-    def handle(self, events: list[object]) -> None:
+    def handle(self, events: Sequence[object]) -> None:
         for event in events:
             if isinstance(event, LargeMessagePiece):
                 self.streamed += len(event.data)

@@ -6,6 +6,7 @@ delimit hash to the merkle root in the header."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from itertools import pairwise
 from typing import Any
 
@@ -203,7 +204,8 @@ def test_every_prefix_of_a_block_is_a_typed_error_where_it_ends() -> None:
 def test_buffers_of_any_kind_are_accepted() -> None:
     block = REAL["277647.dat#0"]
     expected = tx_offsets(block).tolist()
-    for buf in (bytearray(block), memoryview(block), np.frombuffer(block, dtype=np.uint8)):
+    buffers: list[Any] = [bytearray(block), memoryview(block), np.frombuffer(block, np.uint8)]
+    for buf in buffers:
         assert tx_offsets(buf).tolist() == expected
 
 
@@ -234,23 +236,26 @@ def reference_verdict(block: bytes) -> list[int] | None:
         return None
 
 
+def _scan_in_pieces(block: bytes, size: int | None, rng: random.Random) -> list[int]:
+    scanner = TxScanner(size)
+    for pos in range(0, len(block), step := rng.randint(1, 200)):
+        scanner.feed(memoryview(block)[pos : pos + step])
+    scanner.finish()
+    return scanner.offsets.tolist()
+
+
 def kernel_verdicts(block: bytes, rng: random.Random) -> list[Any]:
     """tx_offsets, the scanner with the size and the scanner without it, fed
     in random pieces: offsets, or None after a typed error."""
     verdicts: list[Any] = []
-    for size in ("whole", len(block), None):
+    entry_points: list[Callable[[], list[int]]] = [
+        lambda: tx_offsets(bytearray(block)).tolist(),
+        lambda: _scan_in_pieces(block, len(block), rng),
+        lambda: _scan_in_pieces(block, None, rng),
+    ]
+    for entry_point in entry_points:
         try:
-            if size == "whole":
-                verdicts.append(tx_offsets(bytearray(block)).tolist())
-                continue
-            scanner = TxScanner(size)
-            pos = 0
-            while pos < len(block):
-                n = rng.randint(1, 200)
-                scanner.feed(memoryview(block)[pos : pos + n])
-                pos += n
-            scanner.finish()
-            verdicts.append(scanner.offsets.tolist())
+            verdicts.append(entry_point())
         except BlockFormatError as exc:
             assert isinstance(exc, PeerpoolError) and isinstance(exc, ValueError)
             assert exc.offset is not None and 0 <= exc.offset <= len(block)
