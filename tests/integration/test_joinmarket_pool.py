@@ -18,7 +18,7 @@ from peerpool.joinmarket import (
     MultiDirectoryClient,
 )
 from peerpool.joinmarket.messages import DirectoryHandshake, private_line
-from peerpool.joinmarket.protocol import NickAuthMode
+from peerpool.joinmarket.protocol import NickAuthMode, PublicMessage
 from peerpool.joinmarket.wire import MessageType, encode_frame
 from tests.joinmarket.helpers import identity
 from tests.joinmarket.makers import DirectListener, Maker
@@ -63,6 +63,8 @@ async def test_directory_client_handshake_peerlist_and_nick_auth() -> None:
         assert not other.handshake.nick_verified  # type: ignore[union-attr]
         peers = await client.get_peerlist()
         assert set(peers) == {identity(1).nick, identity(2).nick}
+        await other.send_public("hello", "world")
+        assert await client.receive(5) == PublicMessage(identity(2).nick, "hello world")
         await other.close()
         await eventually(lambda: identity(2).nick not in client.peers)
         await client.close()

@@ -263,6 +263,10 @@ class DirectoryClient:
                     except Exception:
                         log.exception("%s: leave listener failed", self.node_id)
 
+    async def receive(self, timeout: float | None = None) -> Message:
+        """The oldest unread message (the queue keeps the newest ``queue_size``)."""
+        return await asyncio.wait_for(self.queue.get(), timeout)
+
     # --- sending -----------------------------------------------------------------
 
     async def _flush(self) -> None:
