@@ -122,6 +122,22 @@ def test_one_byte_at_a_time() -> None:
     ]
 
 
+def test_every_truncation_waits_for_more() -> None:
+    """A stream cut anywhere gives the complete messages before the cut and
+    no error: the rest may still arrive."""
+    messages = [("ping", b"12345678"), ("verack", b""), ("tx", bytes(range(200)))]
+    framed = [encode_message(MAGIC, c, p) for c, p in messages]
+    stream = b"".join(framed)
+    ends = [sum(map(len, framed[: i + 1])) for i in range(len(framed))]
+    for cut in range(len(stream) + 1):
+        decoder = MessageDecoder(MAGIC)
+        got = as_tuples(decoder.feed(stream[:cut]))
+        done = [m for m, end in zip(messages, ends, strict=True) if end <= cut]
+        assert got == [("message", c, p) for c, p in done]
+        assert decoder.at_boundary == (cut in (0, *ends))
+        assert decoder.consumed == cut
+
+
 def test_large_payload_is_handed_on_as_it_arrives() -> None:
     payload = random.Random(1).randbytes(10_000)
     stream = encode_message(MAGIC, "block", payload)
