@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Final, TypeVar
 
+
 from peerpool.bitcoin.messages_addr import NetworkAddress
 from peerpool.bitcoin.messages_wire import (
     Message,
@@ -162,44 +163,41 @@ class WtxidRelay(_EmptyMessage):
     COMMAND: ClassVar[str] = "wtxidrelay"
 
 
+_NonceT = TypeVar("_NonceT", bound="_NonceMessage")
+
+
 @dataclass(frozen=True)
-class Ping(Message):
+class _NonceMessage(Message):
+    """A payload that is one 64-bit nonce (``ping`` and ``pong`` share it)."""
+
+    nonce: int
+
+    def __post_init__(self) -> None:
+        check_uint(self.nonce, 64, "nonce")
+
+    def encode(self) -> bytes:
+        return put_u64(self.nonce)
+
+    @classmethod
+    def decode(cls: type[_NonceT], payload: bytes) -> _NonceT:
+        reader = PayloadReader(cls.COMMAND, payload)
+        nonce = reader.u64("nonce")
+        reader.end()
+        return cls(nonce)
+
+
+@dataclass(frozen=True)
+class Ping(_NonceMessage):
     """BIP31 ``ping``: the nonce is mandatory (every peer since protocol 60000 sends it)."""
 
     COMMAND: ClassVar[str] = "ping"
-    nonce: int
-
-    def __post_init__(self) -> None:
-        check_uint(self.nonce, 64, "nonce")
-
-    def encode(self) -> bytes:
-        return put_u64(self.nonce)
-
-    @classmethod
-    def decode(cls, payload: bytes) -> Ping:
-        reader = PayloadReader(cls.COMMAND, payload)
-        nonce = reader.u64("nonce")
-        reader.end()
-        return cls(nonce)
 
 
 @dataclass(frozen=True)
-class Pong(Message):
+class Pong(_NonceMessage):
+    """BIP31 ``pong``: echoes the nonce of the ``ping`` it answers."""
+
     COMMAND: ClassVar[str] = "pong"
-    nonce: int
-
-    def __post_init__(self) -> None:
-        check_uint(self.nonce, 64, "nonce")
-
-    def encode(self) -> bytes:
-        return put_u64(self.nonce)
-
-    @classmethod
-    def decode(cls, payload: bytes) -> Pong:
-        reader = PayloadReader(cls.COMMAND, payload)
-        nonce = reader.u64("nonce")
-        reader.end()
-        return cls(nonce)
 
 
 @dataclass(frozen=True)

@@ -21,21 +21,12 @@ from typing import Any
 
 from peerpool.errors import BadSignatureError, InputError, MalformedLineError, NickAuthError
 from peerpool.joinmarket.identity import NickIdentity, verify_nick_signature
+from peerpool.joinmarket.messages import _json_object
 
 NICK_AUTH_DOMAIN = "nick-auth-v1"
 RESULT_CODES = frozenset({"ok", "malformed", "expired", "invalid", "policy"})
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _DIRECTORY_ID = re.compile(r"[a-z0-9][a-z0-9.:_-]{0,254}")
-
-
-def _object(line: str, what: str) -> dict[str, Any]:
-    try:
-        obj = json.loads(line)
-    except ValueError:
-        raise MalformedLineError(f"{what} is not JSON") from None
-    if type(obj) is not dict:
-        raise MalformedLineError(f"{what} is not a JSON object")
-    return obj
 
 
 def _str(obj: dict[str, Any], key: str, what: str, pattern: re.Pattern[str] | None = None) -> str:
@@ -78,7 +69,7 @@ class NickAuthChallenge:
 
     @classmethod
     def from_line(cls, line: str) -> NickAuthChallenge:
-        obj = _object(line, "nick-auth challenge")
+        obj = _json_object(line, "nick-auth challenge")
         if obj.get("kind", "challenge") != "challenge":
             raise MalformedLineError("nick-auth challenge: wrong 'kind'")
         return cls(
@@ -119,7 +110,7 @@ class NickAuthProof:
     @classmethod
     def from_line(cls, line: str) -> NickAuthProof:
         what = "nick-auth proof"
-        obj = _object(line, what)
+        obj = _json_object(line, what)
         # challenge and handshake hash are echoed by joinmarket-ng; the verifier
         # recomputes both, so when they are absent the signature still binds them
         challenge = obj.get("challenge", "")
@@ -154,7 +145,7 @@ class NickAuthResult:
 
     @classmethod
     def from_line(cls, line: str) -> NickAuthResult:
-        obj = _object(line, "nick-auth result")
+        obj = _json_object(line, "nick-auth result")
         code = _str(obj, "code", "nick-auth result")
         verified = obj.get("verified")
         if code not in RESULT_CODES or type(verified) is not bool or verified != (code == "ok"):
