@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Final, TypeVar
 
-
 from peerpool.bitcoin.messages_addr import NetworkAddress
 from peerpool.bitcoin.messages_wire import (
     Message,
