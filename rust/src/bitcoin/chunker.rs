@@ -18,18 +18,24 @@ use crate::hash::sha256d;
 /// large-message piece size).
 pub const DEFAULT_CHUNK_SIZE: u64 = 32 << 20;
 
+/// Everything about a chunk but its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Chunk {
+pub struct ChunkMeta {
     pub chunk_num: u64,
     pub num_chunks: u64,
-    /// Offset in the block of `data[0]`.
+    /// Offset in the block of the chunk's first byte.
     pub start: u64,
-    pub data: Vec<u8>,
     /// Absolute offsets (from the block's first byte) of this chunk's transactions.
     pub tx_offsets: Vec<u64>,
     pub first_tx_index: u64,
     /// Segwit transactions of this chunk (for txids).
     pub witness: Vec<WitnessLayout>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    pub meta: ChunkMeta,
+    pub data: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -44,6 +50,9 @@ pub struct BlockChunker {
     buf_start: u64,
     emitted_txs: u64,
     block_hash: Option<[u8; 32]>,
+    /// The bytes of the chunk just cut, still in `buf` until released, so a
+    /// caller can copy them once, straight into its own buffer.
+    pending: Option<std::ops::Range<usize>>,
 }
 
 impl BlockChunker {
@@ -66,10 +75,13 @@ impl BlockChunker {
             chunk_size,
             num_chunks: block_size.div_ceil(chunk_size),
             next_chunk: 0,
-            buf: Vec::new(),
+            // One allocation for the whole block: the buffer never holds more
+            // than a chunk plus the part of the one transaction straddling a cut.
+            buf: Vec::with_capacity(block_size.min(chunk_size + (1 << 20)) as usize),
             buf_start: 0,
             emitted_txs: 0,
             block_hash: None,
+            pending: None,
         })
     }
 
@@ -106,23 +118,56 @@ impl BlockChunker {
     pub fn feed(&mut self, mut data: &[u8]) -> Result<Vec<Chunk>, ScanError> {
         let mut out = Vec::new();
         while !data.is_empty() {
-            let pos = self.scanner.position();
-            let boundary = self.cut_of(self.next_chunk);
-            let take = (boundary.saturating_sub(pos)).min(data.len() as u64) as usize;
-            // Past the last cut (or the block): the scanner reports the excess.
-            let take = if take == 0 { data.len() } else { take };
-            let (piece, rest) = data.split_at(take);
-            self.scanner.feed(piece)?;
-            self.buf.extend_from_slice(piece);
-            data = rest;
-            if self.block_hash.is_none() {
-                self.block_hash = self.scanner.header().map(|h| sha256d(h));
+            let (used, meta) = self.feed_step(data)?;
+            if let Some(meta) = meta {
+                out.push(Chunk {
+                    meta,
+                    data: self.pending_bytes().to_vec(),
+                });
             }
-            if self.scanner.position() == boundary {
-                out.push(self.cut()?);
-            }
+            data = &data[used..];
         }
+        self.release_pending();
         Ok(out)
+    }
+
+    /// Feed bytes up to the next cut at most; returns how many were used and,
+    /// if a cut was reached, the chunk, whose bytes are `pending_bytes()` until
+    /// the next call.
+    pub fn feed_step(&mut self, data: &[u8]) -> Result<(usize, Option<ChunkMeta>), ScanError> {
+        self.release_pending();
+        let pos = self.scanner.position();
+        let boundary = self.cut_of(self.next_chunk);
+        let take = (boundary.saturating_sub(pos)).min(data.len() as u64) as usize;
+        // Past the last cut (or the block): the scanner reports the excess.
+        let take = if take == 0 { data.len() } else { take };
+        let piece = &data[..take];
+        self.scanner.feed(piece)?;
+        self.buf.extend_from_slice(piece);
+        if self.block_hash.is_none() {
+            self.block_hash = self.scanner.header().map(|h| sha256d(h));
+        }
+        let chunk = if self.scanner.position() == boundary {
+            Some(self.cut()?)
+        } else {
+            None
+        };
+        Ok((take, chunk))
+    }
+
+    /// The bytes of the chunk returned by the last `feed_step`.
+    pub fn pending_bytes(&self) -> &[u8] {
+        match &self.pending {
+            Some(range) => &self.buf[range.clone()],
+            None => &[],
+        }
+    }
+
+    fn release_pending(&mut self) {
+        if let Some(range) = self.pending.take() {
+            self.buf.drain(..range.end);
+            self.buf_start += range.end as u64;
+        }
     }
 
     /// Where chunk `k` ends at the latest: (k+1)·C, or the block's end.
@@ -134,7 +179,7 @@ impl BlockChunker {
         }
     }
 
-    fn cut(&mut self) -> Result<Chunk, ScanError> {
+    fn cut(&mut self) -> Result<ChunkMeta, ScanError> {
         let last = self.next_chunk + 1 == self.num_chunks;
         if last {
             self.scanner.finish()?;
@@ -146,33 +191,22 @@ impl BlockChunker {
             .first()
             .copied()
             .unwrap_or(self.buf_start.max(self.tx_region_start()));
-        let end = if n > 0 {
-            self.scanner.last_tx_end()
-        } else {
-            start
-        };
-        let data = if n > 0 {
+        if n > 0 {
             let from = (start - self.buf_start) as usize;
-            let to = (end - self.buf_start) as usize;
-            let data = self.buf[from..to].to_vec();
-            self.buf.drain(..to);
-            self.buf_start = end;
-            data
-        } else {
-            Vec::new()
-        };
-        let chunk = Chunk {
+            let to = (self.scanner.last_tx_end() - self.buf_start) as usize;
+            self.pending = Some(from..to);
+        }
+        let meta = ChunkMeta {
             chunk_num: self.next_chunk,
             num_chunks: self.num_chunks,
             start,
-            data,
             tx_offsets,
             first_tx_index: self.emitted_txs,
             witness,
         };
         self.emitted_txs = completed;
         self.next_chunk += 1;
-        Ok(chunk)
+        Ok(meta)
     }
 
     /// Offset of the first transaction, once known (else the header's end).

@@ -172,20 +172,24 @@ pub fn hash_headers(buf: &[u8]) -> Result<Vec<[u8; 32]>, HeaderError> {
 /// negative, overflowing and zero encodings that `CheckProofOfWork` rejects.
 pub fn bits_to_target(bits: u32) -> Result<U256, HeaderError> {
     let exponent = bits >> 24;
-    let mantissa = bits & 0x007f_ffff;
-    if mantissa != 0 && bits & 0x0080_0000 != 0 {
+    // As Core: the mantissa is shifted first for small exponents, and the sign
+    // and overflow tests look at what is left of it.
+    let word = if exponent <= 3 {
+        (bits & 0x007f_ffff) >> (8 * (3 - exponent))
+    } else {
+        bits & 0x007f_ffff
+    };
+    if word != 0 && bits & 0x0080_0000 != 0 {
         return Err(HeaderError::NegativeTarget { bits });
     }
-    if mantissa != 0
-        && (exponent > 34
-            || (mantissa > 0xff && exponent > 33)
-            || (mantissa > 0xffff && exponent > 32))
+    if word != 0
+        && (exponent > 34 || (word > 0xff && exponent > 33) || (word > 0xffff && exponent > 32))
     {
         return Err(HeaderError::OverflowTarget { bits });
     }
-    let m = U256::from_u64(u64::from(mantissa));
+    let m = U256::from_u64(u64::from(word));
     let target = if exponent <= 3 {
-        m.shift_right(8 * (3 - exponent))
+        m
     } else {
         m.shift_left(8 * (exponent - 3))
     };

@@ -91,13 +91,14 @@ fn chunks_cover_the_block_and_follow_the_rule() {
             let mut all_offsets = Vec::new();
             let mut data = Vec::new();
             for (k, ch) in chunks.iter().enumerate() {
-                assert_eq!(ch.chunk_num, k as u64);
-                assert_eq!(ch.first_tx_index, all_offsets.len() as u64);
+                let m = &ch.meta;
+                assert_eq!(m.chunk_num, k as u64);
+                assert_eq!(m.first_tx_index, all_offsets.len() as u64);
                 let cut = ((k as u64 + 1) * chunk_size).min(block.len() as u64);
                 // every transaction of chunk k ends within the first (k+1)·C bytes
-                let end = ch.start + ch.data.len() as u64;
+                let end = m.start + ch.data.len() as u64;
                 assert!(end <= cut);
-                all_offsets.extend_from_slice(&ch.tx_offsets);
+                all_offsets.extend_from_slice(&m.tx_offsets);
                 data.extend_from_slice(&ch.data);
             }
             assert_eq!(all_offsets, offsets);

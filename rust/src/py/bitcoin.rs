@@ -1,25 +1,24 @@
 //! Bindings of `bitcoin::framing` and `bitcoin::headers`.
 
-use super::errors::to_py_err;
+use super::errors::{input_error, to_py_err};
 use super::input::with_bytes;
 use crate::bitcoin::framing::{self, DecoderLimits, Event};
 use crate::bitcoin::headers::{self, U256};
 use crate::error::Locate;
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
 fn magic_of(magic: &[u8]) -> PyResult<[u8; 4]> {
     magic
         .try_into()
-        .map_err(|_| PyValueError::new_err("network magic must be 4 bytes"))
+        .map_err(|_| input_error("network magic must be 4 bytes"))
 }
 
 fn hash32(b: &[u8], what: &str) -> PyResult<[u8; 32]> {
     b.try_into()
-        .map_err(|_| PyValueError::new_err(format!("{what} must be 32 bytes")))
+        .map_err(|_| input_error(format!("{what} must be 32 bytes")))
 }
 
 /// Rows of 32-byte hashes as an (n, 32) uint8 array, without a per-row object.
@@ -58,7 +57,7 @@ fn encode_header<'py>(
     let sum: [u8; 4] = match checksum {
         Some(c) => c
             .try_into()
-            .map_err(|_| PyValueError::new_err("checksum must be 4 bytes"))?,
+            .map_err(|_| input_error("checksum must be 4 bytes"))?,
         None => [0; 4],
     };
     let header =

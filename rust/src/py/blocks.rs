@@ -2,7 +2,7 @@
 //! merkle roots.
 
 use super::bitcoin::hashes_array;
-use super::errors::to_py_err;
+use super::errors::{input_error, to_py_err};
 use super::input::with_bytes;
 use crate::bitcoin::chunker;
 use crate::bitcoin::merkle;
@@ -10,7 +10,6 @@ use crate::bitcoin::txscan::{self, WitnessLayout};
 use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
@@ -81,7 +80,7 @@ fn merkle_root<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let view = txids.as_array();
     if view.ncols() != 32 {
-        return Err(PyValueError::new_err("txids must have shape (n, 32)"));
+        return Err(input_error("txids must have shape (n, 32)"));
     }
     let rows: Vec<[u8; 32]> = view
         .rows()
@@ -94,7 +93,7 @@ fn merkle_root<'py>(
         .collect();
     let root = py
         .detach(|| merkle::merkle_root(&rows))
-        .ok_or_else(|| PyValueError::new_err("no txids"))?;
+        .ok_or_else(|| input_error("no txids"))?;
     Ok(PyBytes::new(py, &root))
 }
 
@@ -227,7 +226,7 @@ impl Chunk {
                 .last()
                 .is_none_or(|&o| o < start + data.len() as u64);
         if !in_range {
-            return Err(PyValueError::new_err("chunk offsets do not fit its data"));
+            return Err(input_error("chunk offsets do not fit its data"));
         }
         let ids = py.detach(|| merkle::txids(data, start, offsets, first, witness));
         Ok(hashes_array(py, ids))
@@ -290,26 +289,31 @@ impl BlockChunker {
         py: Python<'py>,
         data: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let inner = &mut self.inner;
-        let chunks = with_bytes(data, |d| py.detach(|| inner.feed(d)))?.map_err(to_py_err)?;
-        let list = PyList::empty(py);
-        if chunks.is_empty() {
-            return Ok(list);
-        }
-        let hash = PyBytes::new(py, &self.inner.block_hash().unwrap_or([0; 32])).unbind();
-        for c in chunks {
-            list.append(Chunk {
-                block_hash: hash.clone_ref(py),
-                chunk_num: c.chunk_num,
-                num_chunks: c.num_chunks,
-                start: c.start,
-                data: PyBytes::new(py, &c.data).unbind(),
-                tx_offsets: c.tx_offsets.into_pyarray(py).unbind(),
-                first_tx_index: c.first_tx_index,
-                witness: c.witness,
-            })?;
-        }
-        Ok(list)
+        with_bytes(data, |input| {
+            let list = PyList::empty(py);
+            let mut rest = input;
+            while !rest.is_empty() {
+                let inner = &mut self.inner;
+                let (used, meta) = py.detach(|| inner.feed_step(rest)).map_err(to_py_err)?;
+                if let Some(m) = meta {
+                    // one copy: from the chunker's buffer into the chunk's bytes
+                    let data = PyBytes::new(py, self.inner.pending_bytes()).unbind();
+                    let hash = self.inner.block_hash().unwrap_or([0; 32]);
+                    list.append(Chunk {
+                        block_hash: PyBytes::new(py, &hash).unbind(),
+                        chunk_num: m.chunk_num,
+                        num_chunks: m.num_chunks,
+                        start: m.start,
+                        data,
+                        tx_offsets: m.tx_offsets.into_pyarray(py).unbind(),
+                        first_tx_index: m.first_tx_index,
+                        witness: m.witness,
+                    })?;
+                }
+                rest = &rest[used..];
+            }
+            Ok(list)
+        })?
     }
 
     #[getter]

@@ -22,3 +22,23 @@ fn build<E: KernelError>(py: Python<'_>, err: &E) -> PyResult<PyErr> {
     let instance = class.call1((err.to_string(), err.offset()))?;
     Ok(PyErr::from_value(instance))
 }
+
+/// A bad argument caught at the binding edge (wrong length, shape, ...).
+struct ArgumentError(String);
+
+impl std::fmt::Display for ArgumentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl KernelError for ArgumentError {
+    fn py_class(&self) -> &'static str {
+        "InputError"
+    }
+}
+
+/// `peerpool.errors.InputError` (a PeerpoolError and a ValueError) for a bad argument.
+pub fn input_error(message: impl Into<String>) -> PyErr {
+    to_py_err(ArgumentError(message.into()))
+}
