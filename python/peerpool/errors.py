@@ -124,6 +124,10 @@ class ModeError(BitcoinError):
     """A request/response helper was called on a client in ``Mode.LOW_LEVEL``."""
 
 
+class BlockNotFoundError(BitcoinError, LookupError):
+    """The peer answered ``notfound`` for a block we asked it for."""
+
+
 class MessageTooLargeForPeerError(BitcoinError, InputError):
     """A message we were asked to send exceeds what the peer accepts (its
     ``protoconf``, or the protocol default when it sent none)."""

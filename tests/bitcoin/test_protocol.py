@@ -294,6 +294,21 @@ def test_oversized_message_fails_at_the_header() -> None:
         proto.receive_data(encode_header(BSV.magic, "block", (4 << 20) + 1, bytes(4)))
 
 
+def test_message_limit_below_the_large_limit_is_enforced_at_the_header() -> None:
+    config = ProtocolConfig(max_message_size=1 << 20)  # large_message_limit stays 32 MiB
+    proto = established(config=config)
+    with pytest.raises(PayloadTooLargeError):
+        proto.receive_data(encode_header(BSV.magic, "inv", (1 << 20) + 1, bytes(4)))
+    # a block between the two limits is still a SMALL block, delivered whole
+    built = small_block(target_size=1_500_000, seed=8)
+    proto = established(config=config)
+    events = feed_in_pieces(proto, encode_message(BSV.magic, "block", bytes(built.raw)), seed=3)
+    [block] = events
+    assert isinstance(block, Block) and block.kind is BlockKind.SMALL
+    assert block.raw == bytes(built.raw)
+    np.testing.assert_array_equal(block.tx_offsets, built.tx_offsets)
+
+
 def test_small_block_above_the_block_limit() -> None:
     block = small_block(target_size=50_000)
     proto = established(config=ProtocolConfig(max_block_size=40_000))

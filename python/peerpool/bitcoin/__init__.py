@@ -11,6 +11,7 @@ from peerpool.bitcoin.blocks import (
     transaction_txids,
     tx_offsets,
 )
+from peerpool.bitcoin.client import BitcoinClient
 from peerpool.bitcoin.framing import (
     LargeMessageEnd,
     LargeMessagePiece,
@@ -20,6 +21,8 @@ from peerpool.bitcoin.framing import (
     encode_header,
     encode_message,
 )
+from peerpool.bitcoin.handlers import Block, BlockKind, Handlers, Mode
+from peerpool.bitcoin.header_store import HeadersStore
 from peerpool.bitcoin.headers import (
     BlockHeader,
     bits_to_target,
@@ -29,17 +32,25 @@ from peerpool.bitcoin.headers import (
     hash_headers,
     target_to_bits,
 )
+from peerpool.bitcoin.peer_store import PeerStore
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "BitcoinClient",
+    "Block",
     "BlockChunker",
     "BlockHeader",
+    "BlockKind",
     "Chunk",
+    "Handlers",
+    "HeadersStore",
     "LargeMessageEnd",
     "LargeMessagePiece",
     "LargeMessageStart",
     "Message",
     "MessageDecoder",
+    "Mode",
+    "PeerStore",
     "TxScanner",
     "bits_to_target",
     "block_txids",

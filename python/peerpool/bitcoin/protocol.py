@@ -143,7 +143,8 @@ class _LargeBlock:
 
 
 class _LargeOther:
-    """A non-block message above the large-message limit, gathered whole."""
+    """A message the decoder streamed that is delivered whole: a non-block
+    message above the decoder's threshold, or a block under large_message_limit."""
 
     def __init__(self, command: str, length: int) -> None:
         self.command = command
@@ -167,10 +168,14 @@ class BitcoinProtocol:
         self.nonce = secrets.randbits(64) if nonce is None else nonce
         self._clock = clock
         cfg = self.config
+        # Payloads above max_message_size must reach _large_start at their
+        # header, to be refused before they are buffered: the decoder streams
+        # them. Blocks under large_message_limit that are streamed for that
+        # reason are gathered whole again there.
         self._decoder = MessageDecoder(
             network.magic,
             max(cfg.max_message_size, cfg.max_block_size),
-            cfg.large_message_limit,
+            min(cfg.large_message_limit, cfg.max_message_size + 1),
         )
         self.state = State.NEW
         self.failure: BaseException | None = None
@@ -425,7 +430,7 @@ class BitcoinProtocol:
     def _large_start(self, command: str, length: int) -> None:
         if self.peer_version is None:
             raise HandshakeError(f"'{command}' before the peer's version")
-        if command == "block":
+        if command == "block" and length >= self.config.large_message_limit:
             self._check_block_size(length)
             try:
                 self._large = _LargeBlock(
@@ -434,7 +439,10 @@ class BitcoinProtocol:
             except BlockFormatError as exc:  # a length no block can have
                 raise MalformedMessageError(f"block: {exc}") from exc
             return
-        self._check_message_size(command, length)
+        if command == "block":
+            self._check_block_size(length)
+        else:
+            self._check_message_size(command, length)
         self._large = _LargeOther(command, length)
 
     def _large_piece(self, data: bytes) -> None:
@@ -473,7 +481,10 @@ class BitcoinProtocol:
         elif large is not None:
             payload = bytes(large.buffer)
             large.buffer = bytearray()
-            self._on_message(self._decode(large.command, payload))
+            if large.command == "block":
+                self._small_block(payload)
+            else:
+                self._on_message(self._decode(large.command, payload))
 
 
 def _command_of(message: msgs.Message) -> str:

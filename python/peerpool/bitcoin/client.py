@@ -1,0 +1,464 @@
+"""``BitcoinClient``: one peer connection, the asyncio driver of the protocol core.
+
+It dials (TCP, or SOCKS5/Tor through :func:`peerpool.net.dial`), runs the
+handshake of :class:`~peerpool.bitcoin.protocol.BitcoinProtocol`, then one
+task reads, feeds the core and dispatches each event to the handlers in
+arrival order, waiting for each handler before reading on (backpressure
+reaches the peer through TCP, and memory stays bounded by one read plus one
+chunk). Timers live here only:
+
+* keepalive: a ``ping`` every ``ping_interval``; the connection is dropped
+  with :class:`~peerpool.errors.PeerTimeoutError` when no ``pong`` comes back
+  within ``ping_timeout`` *and* nothing else arrived meanwhile. A pong queued
+  behind a 4 GB block reaches us only after the block, so a peer that is
+  busy sending to us (or a handler of ours that is busy) is not timed out;
+* request timeouts for the HIGH_LEVEL helpers, with the same rule.
+
+The client meets the :class:`~peerpool.pool.PoolClient` contract
+(``connect``/``close``/``wait_closed``), so a ``ClientPool`` can own it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from peerpool.bitcoin import messages as msgs
+from peerpool.bitcoin.blocks import Chunk, hash_hex
+from peerpool.bitcoin.handlers import Block, Handlers, Mode
+from peerpool.bitcoin.networks import Network, get_network, sha256d
+from peerpool.bitcoin.peer_store import PeerStore
+from peerpool.bitcoin.protocol import BitcoinProtocol, HandshakeComplete, ProtocolConfig
+from peerpool.bitcoin.requests import ChunkCallback, PendingRequests
+from peerpool.errors import (
+    BadMagicError,
+    BitcoinProtocolError,
+    ChecksumError,
+    DialError,
+    MalformedCommandError,
+    MalformedMessageError,
+    ModeError,
+    PeerDisconnectedError,
+    PeerpoolError,
+    PeerTimeoutError,
+)
+from peerpool.net import Address, ProxyConfig, SocksAuth, dial, parse_address
+
+if TYPE_CHECKING:
+    from peerpool.bitcoin.manager import ClientManager
+
+log = logging.getLogger("peerpool.bitcoin")
+
+T = TypeVar("T")
+
+# Bitcoin Core pings every 2 minutes (PING_INTERVAL) and gives up after 20
+# (TIMEOUT_INTERVAL); an indexer wants to notice a dead peer sooner.
+DEFAULT_PING_INTERVAL = 60.0
+DEFAULT_PING_TIMEOUT = 60.0
+DEFAULT_HANDSHAKE_TIMEOUT = 30.0
+DEFAULT_REQUEST_TIMEOUT = 60.0
+#: Bytes asked of the socket per read: large enough that a 100 MB block costs
+#: about a hundred trips through Python, small enough to bound memory.
+DEFAULT_READ_SIZE = 1 << 20
+DEFAULT_INV_QUEUE_SIZE = 10_000
+
+#: Errors that mean the peer broke the protocol on purpose or is broken: banned.
+_BANNABLE = (BadMagicError, ChecksumError, MalformedCommandError, MalformedMessageError)
+
+
+class BitcoinClient:
+    def __init__(
+        self,
+        address: str | Address,
+        network: Network | str,
+        handlers: Handlers | None = None,
+        *,
+        mode: Mode = Mode.HIGH_LEVEL,
+        config: ProtocolConfig | None = None,
+        proxy: ProxyConfig | None = None,
+        isolation: SocksAuth | None = None,
+        connect_timeout: float = 30.0,
+        handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
+        ping_interval: float = DEFAULT_PING_INTERVAL,
+        ping_timeout: float = DEFAULT_PING_TIMEOUT,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        read_size: int = DEFAULT_READ_SIZE,
+        inv_queue_size: int = DEFAULT_INV_QUEUE_SIZE,
+        peer_store: PeerStore | None = None,
+        manager: ClientManager | None = None,
+        client_id: str | None = None,
+    ) -> None:
+        self.network = get_network(network) if isinstance(network, str) else network
+        self.address = parse_address(address, self.network.default_port)
+        self.id = client_id or self.address.node_id
+        self.handlers = handlers if handlers is not None else Handlers()
+        self.mode = mode
+        self.config = config or ProtocolConfig()
+        self.proxy = proxy
+        self.isolation = isolation
+        self.connect_timeout = connect_timeout
+        self.handshake_timeout = handshake_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.request_timeout = request_timeout
+        self.read_size = read_size
+        self.peer_store = peer_store
+        self.manager = manager
+        self.protocol = BitcoinProtocol(
+            self.network, self.config, peer_address=(self.address.host, self.address.port)
+        )
+        self.requests = PendingRequests(inv_queue_size)
+        self._writer: asyncio.StreamWriter | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._handshake: asyncio.Future[msgs.Version] | None = None
+        self._closed: asyncio.Future[None] | None = None
+        self._pong_nonce: int | None = None
+        self._pong = asyncio.Event()
+        self._busy = False  # a handler is running: the peer is not to blame for silence
+        self._last_progress = 0.0
+
+    def __str__(self) -> str:
+        return f"peer {self.id}"
+
+    # --- state --------------------------------------------------------------------
+
+    @property
+    def peer(self) -> str:
+        """The peer's ``host:port`` (the peer store's key; several clients may share it)."""
+        return self.address.node_id
+
+    @property
+    def peer_version(self) -> msgs.Version | None:
+        return self.protocol.peer_version
+
+    @property
+    def is_connected(self) -> bool:
+        return self.protocol.established and self._closed is not None and not self._closed.done()
+
+    @property
+    def inv_queue(self) -> asyncio.Queue[msgs.InvVector]:
+        """New blocks and transactions the peer announced (HIGH_LEVEL only)."""
+        self._require_high_level("inv_queue")
+        return self.requests.inv_queue
+
+    # --- the pool contract ----------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Dial and complete the handshake; raises DialError, PeerTimeoutError or
+        the protocol error that ended it."""
+        if self._closed is not None:
+            raise PeerpoolError(f"{self}: a client connects once; make a new one")
+        loop = asyncio.get_running_loop()
+        self._closed = loop.create_future()
+        self._handshake = loop.create_future()
+        try:
+            reader, self._writer = await dial(
+                self.address,
+                proxy=self.proxy,
+                isolation=self.isolation,
+                timeout=self.connect_timeout,
+                limit=max(self.read_size, 1 << 16),
+            )
+        except DialError as exc:
+            self._record_failure()
+            self._finish(exc)
+            raise
+        self._last_progress = loop.time()
+        self.protocol.initiate()
+        self._tasks.append(asyncio.create_task(self._run(reader)))
+        await self._flush()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._handshake), self.handshake_timeout)
+        except asyncio.TimeoutError:
+            error = PeerTimeoutError(f"{self}: no handshake within {self.handshake_timeout:g} s")
+            self._record_failure()
+            await self._abort(error)
+            raise error from None
+        except asyncio.CancelledError:
+            await self.close()
+            raise
+        except BaseException:
+            self._record_failure()
+            await self.close()
+            raise
+        if self.peer_store is not None:
+            self.peer_store.record_connected(self.peer)
+        if self.ping_interval > 0:
+            self._tasks.append(asyncio.create_task(self._keepalive()))
+
+    async def close(self) -> None:
+        """Close the connection (idempotent)."""
+        await self._abort(None)
+
+    async def wait_closed(self) -> None:
+        """Return when the connection has ended; raise the reason unless we closed it."""
+        if self._closed is None:
+            return
+        await asyncio.shield(self._closed)
+
+    # --- sending ------------------------------------------------------------------------
+
+    async def send_message(self, message: msgs.Message) -> None:
+        self.protocol.send(message)
+        await self._flush()
+
+    async def send_raw(self, command: str, payload: bytes) -> None:
+        self.protocol.send_raw(command, payload)
+        await self._flush()
+
+    async def _flush(self) -> None:
+        data = self.protocol.data_to_send()
+        writer = self._writer
+        if not data:
+            return
+        if writer is None or writer.is_closing():
+            raise PeerDisconnectedError(f"{self}: the connection is closed")
+        writer.write(data)
+        try:
+            await writer.drain()
+        except OSError as exc:
+            raise PeerDisconnectedError(f"{self}: {exc}") from exc
+
+    # --- HIGH_LEVEL helpers ------------------------------------------------------------
+
+    async def get_headers(
+        self, locator: list[bytes], stop: bytes = bytes(32), *, timeout: float | None = None
+    ) -> msgs.Headers:
+        """Send ``getheaders`` and return the peer's ``headers`` answer (at most
+        2,000; fewer means the peer has no more after them)."""
+        self._require_high_level("get_headers")
+        if self.requests.headers_waiter is not None:
+            raise PeerpoolError(f"{self}: one get_headers at a time per connection")
+        waiter = self.requests.expect_headers()
+        try:
+            await self.send_message(
+                msgs.GetHeaders(
+                    msgs.PROTOCOL_VERSION, tuple(locator[: msgs.MAX_LOCATOR_HASHES]), stop
+                )
+            )
+            return await self._wait(waiter, timeout, "headers")
+        finally:
+            if self.requests.headers_waiter is waiter:
+                self.requests.headers_waiter = None
+
+    async def get_block(
+        self,
+        block_hash: bytes,
+        *,
+        on_chunk: ChunkCallback | None = None,
+        timeout: float | None = None,
+    ) -> Block:
+        """Fetch one block. A LARGE block's chunks go to the handlers and, in
+        order, to ``on_chunk`` before this returns the block (without its raw
+        bytes). Raises BlockNotFoundError if the peer does not have it."""
+        self._require_high_level("get_block")
+        request = self.requests.expect_block(bytes(block_hash), on_chunk)
+        try:
+            if not request.requested:  # a second caller shares the first one's getdata
+                request.requested = True
+                self.protocol.send_getdata([msgs.InvVector(msgs.InvType.BLOCK, bytes(block_hash))])
+                await self._flush()
+            return await self._wait(request.future, timeout, f"block {hash_hex(block_hash)}")
+        finally:
+            self.requests.forget_block(bytes(block_hash), request)
+
+    async def broadcast_transaction(
+        self, raw_tx: bytes, *, wait: float = 2.0
+    ) -> msgs.Reject | None:
+        """Send a transaction; return the peer's ``reject`` if one comes within
+        ``wait`` seconds, else None (BSV answers a refused transaction with a
+        reject; silence is the only sign of acceptance the protocol gives)."""
+        self._require_high_level("broadcast_transaction")
+        broadcast = self.requests.expect_reject(sha256d(bytes(raw_tx)))
+        try:
+            await self.send_message(msgs.Tx(bytes(raw_tx)))
+            await asyncio.wait({broadcast.future}, timeout=wait)
+            return broadcast.future.result() if broadcast.future.done() else None
+        finally:
+            self.requests.forget_broadcast(broadcast)
+
+    async def misbehaving(self, reason: str, error: PeerpoolError) -> None:
+        """The peer sent something that proves it broken or hostile (a header
+        failing proof of work, say): ban it in the peer store and drop it."""
+        log.warning("%s: misbehaving (%s): %s", self, reason, error)
+        if self.peer_store is not None:
+            self.peer_store.ban(self.peer, reason)
+        await self._abort(error)
+
+    def _require_high_level(self, what: str) -> None:
+        if self.mode is not Mode.HIGH_LEVEL:
+            raise ModeError(f"{what} needs Mode.HIGH_LEVEL; this client is {self.mode.name}")
+
+    async def _wait(self, future: asyncio.Future[T], timeout: float | None, what: str) -> T:
+        """Wait for an answer; time out only when the peer has been silent for
+        ``timeout`` (an answer queued behind a large message is still coming)."""
+        limit = self.request_timeout if timeout is None else timeout
+        loop = asyncio.get_running_loop()
+        closed = self._closed
+        if closed is None:
+            raise PeerDisconnectedError(f"{self}: not connected")
+        waitables: set[asyncio.Future[Any]] = {future, closed}
+        while True:
+            done, _ = await asyncio.wait(waitables, timeout=limit, return_when="FIRST_COMPLETED")
+            if future in done:
+                return future.result()
+            if closed in done:
+                raise self._closed_error(f"waiting for {what}")
+            if not self._peer_active(loop.time(), limit):
+                raise PeerTimeoutError(f"{self}: no {what} within {limit:g} s")
+
+    def _peer_active(self, now: float, window: float) -> bool:
+        """Bytes arrived within ``window``, or a handler of ours is running."""
+        return self._busy or now - self._last_progress < window
+
+    def _closed_error(self, doing: str) -> PeerDisconnectedError:
+        closed = self._closed
+        cause = closed.exception() if closed is not None and closed.done() else None
+        error = PeerDisconnectedError(f"{self}: connection closed while {doing}")
+        error.__cause__ = cause
+        return error
+
+    # --- the reader ------------------------------------------------------------------
+
+    async def _run(self, reader: asyncio.StreamReader) -> None:
+        loop = asyncio.get_running_loop()
+        error: BaseException | None = None
+        try:
+            while data := await reader.read(self.read_size):
+                self._last_progress = loop.time()
+                self.protocol.receive_data(data)
+                await self._dispatch_all()
+            self.protocol.receive_eof()
+            await self._dispatch_all()
+            error = PeerDisconnectedError(f"{self}: the peer closed the connection")
+        except asyncio.CancelledError:
+            raise
+        except BitcoinProtocolError as exc:
+            await self._dispatch_all()  # what arrived intact before the violation
+            error = exc
+            if isinstance(exc, _BANNABLE) and self.peer_store is not None:
+                self.peer_store.ban(self.peer, f"{type(exc).__name__}: {exc}")
+            else:
+                self._record_failure()
+            log.warning("%s: protocol violation: %s", self, exc)
+        except PeerpoolError as exc:
+            error = exc
+        except OSError as exc:
+            error = PeerDisconnectedError(f"{self}: {exc}")
+        except Exception as exc:  # a handler's bug: the connection cannot go on
+            log.exception("%s: handler raised", self)
+            error = exc
+        await self._abort(error)
+
+    async def _dispatch_all(self) -> None:
+        for event in self.protocol.events_received():
+            self._busy = True
+            try:
+                await self._dispatch(event)
+            finally:
+                self._busy = False
+                self._last_progress = asyncio.get_running_loop().time()
+        await self._flush()  # pongs and other replies the core queued
+
+    async def _dispatch(self, event: object) -> None:
+        high = self.mode is Mode.HIGH_LEVEL
+        if isinstance(event, Chunk):
+            await self.handlers.on_block_chunk(event, self)
+            if high:
+                await self.requests.on_chunk(event)
+        elif isinstance(event, Block):
+            await self.handlers.on_block(event, self)
+            if high:
+                self.requests.on_block(event)
+        elif isinstance(event, HandshakeComplete):
+            if self._handshake is not None and not self._handshake.done():
+                self._handshake.set_result(event.version)
+        elif isinstance(event, msgs.Message):
+            await self.handlers.dispatch(event, self)
+            if isinstance(event, msgs.Pong) and event.nonce == self._pong_nonce:
+                self._pong.set()
+            if high:
+                self.requests.on_message(event)
+
+    # --- keepalive ---------------------------------------------------------------------
+
+    async def _keepalive(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await asyncio.sleep(self.ping_interval)
+                self._pong.clear()
+                self._pong_nonce = secrets.randbits(64)
+                sent_at = loop.time()
+                await self.send_message(msgs.Ping(self._pong_nonce))
+                while not self._pong.is_set():
+                    # asyncio.wait, not wait_for: before Python 3.12 wait_for can
+                    # swallow a cancellation that races with the event being set
+                    waiter = asyncio.ensure_future(self._pong.wait())
+                    try:
+                        await asyncio.wait({waiter}, timeout=self.ping_timeout)
+                    finally:
+                        waiter.cancel()
+                    if self._pong.is_set():
+                        break
+                    now = loop.time()
+                    if now - sent_at >= self.ping_timeout and not self._peer_active(
+                        now, self.ping_timeout
+                    ):
+                        raise PeerTimeoutError(f"{self}: no pong within {self.ping_timeout:g} s")
+        except asyncio.CancelledError:
+            raise
+        except PeerTimeoutError as exc:
+            log.warning("%s", exc)
+            self._record_failure()
+            await self._abort(exc)
+        except PeerpoolError as exc:  # the connection went away under the ping
+            log.debug("%s: keepalive stopped: %s", self, exc)
+
+    # --- closing -----------------------------------------------------------------------
+
+    def _record_failure(self) -> None:
+        if self.peer_store is not None:
+            self.peer_store.record_failure(self.peer)
+
+    def _finish(self, error: BaseException | None) -> None:
+        closed = self._closed
+        if closed is not None and not closed.done():
+            if error is None:
+                closed.set_result(None)
+            else:
+                closed.set_exception(error)
+                closed.exception()  # retrieved: nobody may be waiting
+        handshake = self._handshake
+        if handshake is not None and not handshake.done():
+            handshake.set_exception(error or PeerDisconnectedError(f"{self}: closed"))
+            handshake.exception()
+        self.requests.fail_all(
+            error
+            if isinstance(error, PeerpoolError)
+            else PeerDisconnectedError(f"{self}: the connection is closed")
+        )
+
+    async def _abort(self, error: BaseException | None) -> None:
+        """End the connection with ``error`` as the reason (None: we closed it)."""
+        self._finish(error)
+        # a handler may close its own connection: the reader task is not
+        # cancelled under it, it stops by itself at the end of the stream
+        current = asyncio.current_task()
+        tasks = [t for t in self._tasks if t is not current]
+        self._tasks = [t for t in self._tasks if t is current]
+        for task in tasks:
+            task.cancel()
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(OSError, asyncio.TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), 5.0)
+        while tasks:  # cancel again any task that swallowed the first cancellation
+            _, pending = await asyncio.wait(tasks, timeout=1.0)
+            tasks = list(pending)
+            for task in tasks:
+                task.cancel()

@@ -1,0 +1,158 @@
+"""The HIGH_LEVEL bookkeeping of a client: who waits for which answer.
+
+A ``BitcoinClient`` in ``Mode.HIGH_LEVEL`` hands every message to
+:class:`PendingRequests` after its handlers have seen it. Here the answers are
+matched to the requests waiting for them (``headers`` to the one outstanding
+``getheaders``; a block, its chunks or a ``notfound`` to ``get_block`` by
+hash; a ``reject`` to ``broadcast_transaction`` by txid), and announcements go
+into the bounded inv queue. When the connection ends every waiter fails with
+the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from peerpool.bitcoin import messages as msgs
+from peerpool.bitcoin.blocks import Chunk
+from peerpool.bitcoin.handlers import Block
+from peerpool.bitcoin.headers import hash_headers
+from peerpool.errors import BlockNotFoundError, PeerpoolError
+
+log = logging.getLogger("peerpool.bitcoin")
+
+ChunkCallback = Callable[[Chunk], Awaitable[None]]
+
+#: Inventory types that announce blocks and transactions.
+_BLOCK_TYPES = frozenset({msgs.InvType.BLOCK, msgs.InvType.CMPCT_BLOCK, msgs.InvType.WITNESS_BLOCK})
+_TX_TYPES = frozenset({msgs.InvType.TX, msgs.InvType.WTX, msgs.InvType.WITNESS_TX})
+
+
+@dataclass
+class BlockRequest:
+    future: asyncio.Future[Block]
+    on_chunk: ChunkCallback | None = None
+    chunks_seen: int = 0
+    requested: bool = False  # getdata sent
+
+
+@dataclass
+class TxBroadcast:
+    txid: bytes
+    future: asyncio.Future[msgs.Reject] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class PendingRequests:
+    def __init__(self, inv_queue_size: int) -> None:
+        # Bounded: when the application does not drain it, the oldest
+        # announcements are dropped (and counted) rather than memory growing.
+        self.inv_queue: asyncio.Queue[msgs.InvVector] = asyncio.Queue(inv_queue_size)
+        self.inv_dropped = 0
+        self.headers_waiter: asyncio.Future[msgs.Headers] | None = None
+        self.blocks: dict[bytes, BlockRequest] = {}
+        self.broadcasts: list[TxBroadcast] = []
+
+    # --- registering ----------------------------------------------------------
+
+    def expect_headers(self) -> asyncio.Future[msgs.Headers]:
+        self.headers_waiter = asyncio.get_running_loop().create_future()
+        return self.headers_waiter
+
+    def expect_block(self, block_hash: bytes, on_chunk: ChunkCallback | None) -> BlockRequest:
+        existing = self.blocks.get(block_hash)
+        if existing is not None and not existing.future.done():
+            return existing  # a second caller for the same block shares the request
+        request = BlockRequest(asyncio.get_running_loop().create_future(), on_chunk)
+        self.blocks[block_hash] = request
+        return request
+
+    def expect_reject(self, txid: bytes) -> TxBroadcast:
+        broadcast = TxBroadcast(txid)
+        self.broadcasts.append(broadcast)
+        return broadcast
+
+    def forget_block(self, block_hash: bytes, request: BlockRequest) -> None:
+        if self.blocks.get(block_hash) is request:
+            del self.blocks[block_hash]
+
+    def forget_broadcast(self, broadcast: TxBroadcast) -> None:
+        if broadcast in self.broadcasts:
+            self.broadcasts.remove(broadcast)
+
+    # --- answers ----------------------------------------------------------------
+
+    async def on_chunk(self, chunk: Chunk) -> None:
+        request = self.blocks.get(chunk.block_hash)
+        if request is None or request.future.done():
+            return
+        request.chunks_seen += 1
+        if request.on_chunk is not None:
+            await request.on_chunk(chunk)
+
+    def on_block(self, block: Block) -> None:
+        request = self.blocks.pop(block.hash, None)
+        if request is not None and not request.future.done():
+            request.future.set_result(block)
+
+    def on_message(self, message: msgs.Message) -> None:
+        if isinstance(message, msgs.Headers):
+            self._on_headers(message)
+        elif isinstance(message, msgs.Inv):
+            for item in message.items:
+                if item.kind in _BLOCK_TYPES or item.kind in _TX_TYPES:
+                    self._announce(item)
+        elif isinstance(message, msgs.NotFound):
+            for item in message.items:
+                request = self.blocks.pop(item.hash, None)
+                if request is not None and not request.future.done():
+                    request.future.set_exception(
+                        BlockNotFoundError(f"the peer does not have block {item.hash[::-1].hex()}")
+                    )
+        elif isinstance(message, msgs.Reject) and message.message == "tx":
+            self._on_tx_reject(message)
+
+    def _on_headers(self, message: msgs.Headers) -> None:
+        waiter, self.headers_waiter = self.headers_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(message)
+            return
+        # not asked for: a BIP130 announcement of new blocks
+        for block_hash in hash_headers(message.headers):
+            self._announce(msgs.InvVector(msgs.InvType.BLOCK, block_hash.tobytes()))
+
+    def _on_tx_reject(self, reject: msgs.Reject) -> None:
+        for broadcast in self.broadcasts:
+            # a transaction that cannot be parsed has no txid: the reject carries none
+            if not broadcast.future.done() and reject.data in (broadcast.txid, b""):
+                broadcast.future.set_result(reject)
+                return
+
+    def _announce(self, item: msgs.InvVector) -> None:
+        if self.inv_queue.full():
+            self.inv_queue.get_nowait()
+            self.inv_dropped += 1
+            if self.inv_dropped in (1, 1000) or self.inv_dropped % 100_000 == 0:
+                log.warning("inv queue full: %d announcements dropped so far", self.inv_dropped)
+        self.inv_queue.put_nowait(item)
+
+    # --- the end --------------------------------------------------------------------
+
+    def fail_all(self, error: PeerpoolError) -> None:
+        """The connection ended: every waiter gets ``error``."""
+        futures: list[asyncio.Future[object]] = []
+        if self.headers_waiter is not None:
+            futures.append(self.headers_waiter)  # type: ignore[arg-type]
+        futures.extend(r.future for r in self.blocks.values())  # type: ignore[misc]
+        futures.extend(b.future for b in self.broadcasts)  # type: ignore[misc]
+        for future in futures:
+            if not future.done():
+                future.set_exception(error)
+                future.exception()  # retrieved here: a waiter may have gone
+        self.headers_waiter = None
+        self.blocks.clear()
+        self.broadcasts.clear()
