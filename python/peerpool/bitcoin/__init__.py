@@ -32,6 +32,7 @@ from peerpool.bitcoin.headers import (
     hash_headers,
     target_to_bits,
 )
+from peerpool.bitcoin.manager import ClientManager
 from peerpool.bitcoin.peer_store import PeerStore
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "BlockHeader",
     "BlockKind",
     "Chunk",
+    "ClientManager",
     "Handlers",
     "HeadersStore",
     "LargeMessageEnd",

@@ -56,6 +56,7 @@ class PendingRequests:
         self.headers_waiter: asyncio.Future[msgs.Headers] | None = None
         self.blocks: dict[bytes, BlockRequest] = {}
         self.broadcasts: list[TxBroadcast] = []
+        self.watched: dict[bytes, asyncio.Future[None]] = {}  # hashes awaited in an inv
 
     # --- registering ----------------------------------------------------------
 
@@ -75,6 +76,19 @@ class PendingRequests:
         broadcast = TxBroadcast(txid)
         self.broadcasts.append(broadcast)
         return broadcast
+
+    def watch(self, item_hash: bytes) -> asyncio.Future[None]:
+        """A future resolved when the peer announces ``item_hash`` (without
+        taking the announcement from the inv queue)."""
+        future = self.watched.get(item_hash)
+        if future is None or future.done():
+            future = self.watched[item_hash] = asyncio.get_running_loop().create_future()
+        return future
+
+    def unwatch(self, item_hash: bytes) -> None:
+        future = self.watched.pop(item_hash, None)
+        if future is not None and not future.done():
+            future.cancel()
 
     def forget_block(self, block_hash: bytes, request: BlockRequest) -> None:
         if self.blocks.get(block_hash) is request:
@@ -133,6 +147,9 @@ class PendingRequests:
                 return
 
     def _announce(self, item: msgs.InvVector) -> None:
+        watcher = self.watched.get(item.hash)
+        if watcher is not None and not watcher.done():
+            watcher.set_result(None)
         if self.inv_queue.full():
             self.inv_queue.get_nowait()
             self.inv_dropped += 1
@@ -149,6 +166,7 @@ class PendingRequests:
             futures.append(self.headers_waiter)  # type: ignore[arg-type]
         futures.extend(r.future for r in self.blocks.values())  # type: ignore[misc]
         futures.extend(b.future for b in self.broadcasts)  # type: ignore[misc]
+        futures.extend(self.watched.values())  # type: ignore[arg-type]
         for future in futures:
             if not future.done():
                 future.set_exception(error)
@@ -156,3 +174,4 @@ class PendingRequests:
         self.headers_waiter = None
         self.blocks.clear()
         self.broadcasts.clear()
+        self.watched.clear()

@@ -1,0 +1,270 @@
+"""``ClientManager``: many peer connections, a :class:`~peerpool.pool.ClientPool`.
+
+``concurrency`` connections are kept to each configured peer. Each is its
+own pool slot: slot 0 has the peer's node id (``"host:port"``), slot *k* the
+id ``"host:port#k"``, so the pool's bookkeeping, hooks and reconnects work
+per connection while :attr:`BitcoinClient.peer` still names the peer (the
+peer store's key). One handlers instance serves every connection and can
+reach the manager through ``handlers.manager``.
+
+Banned peers (in the peer store) are not dialed. Dropped connections are
+redialed in the background with capped, jittered exponential backoff; a
+refused connection is retried too (a restarted node is back in seconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
+
+from peerpool.bitcoin import messages as msgs
+from peerpool.bitcoin.client import BitcoinClient
+from peerpool.bitcoin.handlers import Handlers, Mode
+from peerpool.bitcoin.networks import Network, get_network, sha256d
+from peerpool.bitcoin.peer_store import PeerStore
+from peerpool.bitcoin.protocol import ProtocolConfig
+from peerpool.errors import BannedPeerError, InputError, PeerpoolError, PeerTimeoutError
+from peerpool.net import PEER, Address, Backoff, ProxyConfig, StreamIsolation, parse_address
+from peerpool.pool import ClientPool, ConnectionInfo
+
+log = logging.getLogger("peerpool.bitcoin")
+
+T = TypeVar("T")
+
+#: Reconnects: quick at first (a restarted node is back in about a second),
+#: then at most every 30 s.
+DEFAULT_RECONNECT_BACKOFF = Backoff(initial=0.5, multiplier=2.0, cap=30.0, jitter=0.2)
+
+
+@dataclass(frozen=True)
+class _SlotAddress(Address):
+    """A peer's address for connection slot ``slot``: its own pool key."""
+
+    slot: int = 0
+
+    @property
+    def node_id(self) -> str:
+        base = super().node_id
+        return base if self.slot == 0 else f"{base}#{self.slot}"
+
+    @property
+    def peer_address(self) -> Address:
+        return Address(self.host, self.port, self.kind)
+
+
+class BroadcastOutcome(NamedTuple):
+    """The peer's ``reject`` if one came, and the ids of the connections (not
+    used to send) on which the transaction was announced back to us."""
+
+    reject: msgs.Reject | None
+    announced_by: list[str]
+
+
+class ClientManager(ClientPool[BitcoinClient]):
+    def __init__(
+        self,
+        peers: Iterable[str],
+        network: Network | str,
+        handlers: Handlers | None = None,
+        *,
+        concurrency: int = 1,
+        mode: Mode = Mode.HIGH_LEVEL,
+        config: ProtocolConfig | None = None,
+        peer_store: PeerStore | None = None,
+        proxy: ProxyConfig | None = None,
+        isolation: StreamIsolation | None = None,
+        reconnect_backoff: Backoff | None = None,
+        connect_timeout: float = 30.0,
+        **client_options: Any,
+    ) -> None:
+        """``client_options`` go to each BitcoinClient (``ping_interval``,
+        ``request_timeout``, ``read_size``, ...)."""
+        if concurrency < 1:
+            raise InputError("concurrency must be at least 1")
+        self.network = get_network(network) if isinstance(network, str) else network
+        self.handlers = handlers if handlers is not None else Handlers()
+        self.handlers.manager = self
+        self.concurrency = concurrency
+        self.mode = mode
+        self.config = config or ProtocolConfig()
+        self.peer_store = peer_store
+        self.proxy = proxy
+        self.isolation = isolation
+        self.reconnect_backoff = reconnect_backoff or DEFAULT_RECONNECT_BACKOFF
+        self.client_options = client_options
+        slots = [
+            _SlotAddress(a.host, a.port, a.kind, slot)
+            for a in (parse_address(p, self.network.default_port) for p in _as_list(peers))
+            for slot in range(concurrency)
+        ]
+        super().__init__(
+            slots, default_port=self.network.default_port, connect_timeout=connect_timeout
+        )
+        self._turn = itertools.count()
+        self._peers_changed = asyncio.Condition()
+        self._generation = 0
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    async def __aenter__(self) -> ClientManager:
+        """Start connecting to every peer (in the background) and keep the
+        connections up until the block ends. Use ``wait_for_n_peers`` to wait."""
+        self.start_reconnect_task(self.reconnect_backoff)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close_all()
+
+    # --- ClientPool hooks ---------------------------------------------------------------
+
+    def create_client(self, conn: ConnectionInfo) -> BitcoinClient:
+        address = conn.address
+        peer = address.peer_address if isinstance(address, _SlotAddress) else address
+        if self.peer_store is not None and self.peer_store.is_banned(peer.node_id):
+            record = self.peer_store.get(peer.node_id)
+            reason = record.ban_reason if record else None
+            raise BannedPeerError(f"{peer.node_id} is banned ({reason})")
+        return BitcoinClient(
+            peer,
+            self.network,
+            self.handlers,
+            mode=self.mode,
+            config=self.config,
+            proxy=self.proxy,
+            isolation=self.isolation.credentials(PEER) if self.isolation else None,
+            connect_timeout=self.connect_timeout,
+            peer_store=self.peer_store,
+            manager=self,
+            client_id=conn.node_id,
+            **self.client_options,
+        )
+
+    async def on_connected(self, conn: ConnectionInfo, client: BitcoinClient) -> None:
+        await self._notify()
+
+    async def on_disconnected(
+        self, conn: ConnectionInfo, client: BitcoinClient, cause: BaseException | None
+    ) -> None:
+        if cause is not None:
+            log.info("%s: disconnected: %s", client, cause)
+        await self._notify()
+
+    async def _notify(self) -> None:
+        async with self._peers_changed:
+            self._generation += 1
+            self._peers_changed.notify_all()
+
+    # --- choosing peers ------------------------------------------------------------------
+
+    def available(self) -> list[BitcoinClient]:
+        """Connections that finished the handshake and are still up, in id order."""
+        return [self.clients[n] for n in sorted(self.clients) if self.clients[n].is_connected]
+
+    async def get_next_available_peer(self, timeout: float | None = None) -> BitcoinClient:
+        """The next connected client, round robin; waits (up to ``timeout``)
+        while none is connected."""
+        await self.wait_for_n_peers(1, timeout)
+        clients = self.available()
+        while not clients:  # it went away between the wake-up and here
+            await self.wait_for_n_peers(1, timeout)
+            clients = self.available()
+        return clients[next(self._turn) % len(clients)]
+
+    async def wait_for_n_peers(self, n: int, timeout: float | None = None) -> list[BitcoinClient]:
+        """Wait until at least ``n`` connections are up; raises PeerTimeoutError."""
+
+        async def enough() -> None:
+            async with self._peers_changed:
+                await self._peers_changed.wait_for(lambda: len(self.available()) >= n)
+
+        try:
+            await asyncio.wait_for(enough(), timeout)
+        except asyncio.TimeoutError:
+            raise PeerTimeoutError(
+                f"{len(self.available())} of the {n} connections wanted within {timeout:g} s"
+            ) from None
+        return self.available()
+
+    @property
+    def generation(self) -> int:
+        """Counts connects and disconnects (for ``peers_changed``)."""
+        return self._generation
+
+    async def peers_changed(self, since: int) -> None:
+        """Return once a connection came or went after ``generation`` was ``since``."""
+        async with self._peers_changed:
+            await self._peers_changed.wait_for(lambda: self._generation != since)
+
+    # --- transactions --------------------------------------------------------------------
+
+    async def broadcast_transaction_and_listen(
+        self, raw_tx: bytes, broadcast_peer_count: int = 1, wait_time: float = 5.0
+    ) -> BroadcastOutcome:
+        """Send ``raw_tx`` on ``broadcast_peer_count`` connections and listen on
+        the others; returns the first reject, if any, and the ids of the
+        listening connections that announced it back. Returns at a reject, once
+        every listener has announced it (it was accepted), or after ``wait_time``."""
+        clients = self.available() or await self.wait_for_n_peers(1, wait_time)
+        senders, listeners = clients[:broadcast_peer_count], clients[broadcast_peer_count:]
+        txid = sha256d(bytes(raw_tx))
+        watches = {c.id: c.requests.watch(txid) for c in listeners}
+        sends = [
+            asyncio.create_task(c.broadcast_transaction(raw_tx, wait=wait_time)) for c in senders
+        ]
+        reject: msgs.Reject | None = None
+        loop = asyncio.get_running_loop()
+        end = loop.time() + wait_time
+        pending: set[asyncio.Future[Any]] = {*sends, *watches.values()}
+        try:
+            while pending and reject is None and (remaining := end - loop.time()) > 0:
+                if listeners and all(w.done() for w in watches.values()):
+                    break  # every other connection relayed it: accepted
+                done, pending = await asyncio.wait(
+                    pending, timeout=remaining, return_when="FIRST_COMPLETED"
+                )
+                for task in sends:
+                    if task in done and not task.exception():
+                        reject = reject or task.result()
+        finally:
+            for task in sends:
+                task.cancel()
+            await asyncio.wait(sends)
+            for client in listeners:
+                client.requests.unwatch(txid)  # cancels the watches still waiting
+        failed = [t.exception() for t in sends if not t.cancelled() and t.exception()]
+        if sends and len(failed) == len(sends) and failed[0] is not None:
+            raise failed[0]
+        announced_by = [
+            cid
+            for cid, w in watches.items()
+            if w.done() and not w.cancelled() and not w.exception()
+        ]
+        return BroadcastOutcome(reject, announced_by)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    async def run_on_peer(
+        self, what: str, call: Callable[[BitcoinClient], Awaitable[T]], attempts: int = 3
+    ) -> T:
+        """Run ``call(client)`` on the next available peer, moving to another
+        one when the connection fails (``attempts`` times at most)."""
+        last: PeerpoolError | None = None
+        for _ in range(attempts):
+            client = await self.get_next_available_peer()
+            try:
+                return await call(client)
+            except PeerpoolError as exc:
+                if client.is_connected:
+                    raise  # the answer itself was the problem, not the connection
+                log.info("%s failed on %s: %s; trying another peer", what, client, exc)
+                last = exc
+        assert last is not None
+        raise last
+
+
+def _as_list(peers: Iterable[str]) -> list[str]:
+    return [peers] if isinstance(peers, str) else list(peers)
