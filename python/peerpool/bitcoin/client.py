@@ -31,8 +31,8 @@ from peerpool.bitcoin.blocks import Chunk, hash_hex
 from peerpool.bitcoin.handlers import Block, Handlers, Mode
 from peerpool.bitcoin.networks import Network, get_network, sha256d
 from peerpool.bitcoin.peer_store import PeerStore
+from peerpool.bitcoin.pending import ChunkCallback, PendingRequests
 from peerpool.bitcoin.protocol import BitcoinProtocol, HandshakeComplete, ProtocolConfig
-from peerpool.bitcoin.requests import ChunkCallback, PendingRequests
 from peerpool.errors import (
     BadMagicError,
     BitcoinProtocolError,

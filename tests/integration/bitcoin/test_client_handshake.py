@@ -9,7 +9,7 @@ import pytest
 from peerpool.bitcoin import BitcoinClient, Mode, PeerStore
 from peerpool.bitcoin import messages as msgs
 from peerpool.bitcoin.protocol import ProtocolConfig
-from peerpool.errors import DialError, ModeError
+from peerpool.errors import DialError, ModeError, SocksAuthError
 from peerpool.testing import RegtestNode, free_port
 from tests.integration.bitcoin.recording import WAIT, RecordingHandlers
 
@@ -101,3 +101,23 @@ async def test_refused_connection_is_a_dial_error(tmp_path) -> None:
     assert record is not None and record.failures == 1
     with pytest.raises(DialError):
         await client.wait_closed()
+
+
+async def test_through_a_socks5_proxy(regtest_node: RegtestNode, microsocks) -> None:  # type: ignore[no-untyped-def]
+    proxy = microsocks(username="peerpool", password="secret")
+    client = BitcoinClient(
+        regtest_node.p2p_address, "bsv-regtest", proxy=proxy.proxy(), ping_interval=0
+    )
+    await asyncio.wait_for(client.connect(), WAIT)
+    try:
+        answer = await asyncio.wait_for(
+            client.get_headers([regtest_node.network.genesis_hash]), WAIT
+        )
+        assert answer.count == min(regtest_node.block_count(), msgs.MAX_HEADERS)
+    finally:
+        await client.close()
+    refused = BitcoinClient(
+        regtest_node.p2p_address, "bsv-regtest", proxy=proxy.proxy(password="wrong")
+    )
+    with pytest.raises(SocksAuthError):
+        await asyncio.wait_for(refused.connect(), WAIT)
