@@ -118,6 +118,7 @@ class BitcoinClient:
         self._pong_nonce: int | None = None
         self._pong = asyncio.Event()
         self._busy = False  # a handler is running: the peer is not to blame for silence
+        self._ban_reason: str | None = None
         self._last_progress = 0.0
 
     def __str__(self) -> str:
@@ -163,7 +164,6 @@ class BitcoinClient:
                 limit=max(self.read_size, 1 << 16),
             )
         except DialError as exc:
-            self._record_failure()
             self._finish(exc)
             raise
         self._last_progress = loop.time()
@@ -174,14 +174,9 @@ class BitcoinClient:
             await asyncio.wait_for(asyncio.shield(self._handshake), self.handshake_timeout)
         except asyncio.TimeoutError:
             error = PeerTimeoutError(f"{self}: no handshake within {self.handshake_timeout:g} s")
-            self._record_failure()
             await self._abort(error)
             raise error from None
-        except asyncio.CancelledError:
-            await self.close()
-            raise
-        except BaseException:
-            self._record_failure()
+        except BaseException:  # the reason was recorded when the connection ended
             await self.close()
             raise
         if self.peer_store is not None:
@@ -284,8 +279,7 @@ class BitcoinClient:
         """The peer sent something that proves it broken or hostile (a header
         failing proof of work, say): ban it in the peer store and drop it."""
         log.warning("%s: misbehaving (%s): %s", self, reason, error)
-        if self.peer_store is not None:
-            self.peer_store.ban(self.peer, reason)
+        self._ban_reason = reason
         await self._abort(error)
 
     def _require_high_level(self, what: str) -> None:
@@ -339,10 +333,8 @@ class BitcoinClient:
         except BitcoinProtocolError as exc:
             await self._dispatch_all()  # what arrived intact before the violation
             error = exc
-            if isinstance(exc, _BANNABLE) and self.peer_store is not None:
-                self.peer_store.ban(self.peer, f"{type(exc).__name__}: {exc}")
-            else:
-                self._record_failure()
+            if isinstance(exc, _BANNABLE):
+                self._ban_reason = f"{type(exc).__name__}: {exc}"
             log.warning("%s: protocol violation: %s", self, exc)
         except PeerpoolError as exc:
             error = exc
@@ -413,20 +405,34 @@ class BitcoinClient:
             raise
         except PeerTimeoutError as exc:
             log.warning("%s", exc)
-            self._record_failure()
             await self._abort(exc)
         except PeerpoolError as exc:  # the connection went away under the ping
             log.debug("%s: keepalive stopped: %s", self, exc)
 
     # --- closing -----------------------------------------------------------------------
 
-    def _record_failure(self) -> None:
-        if self.peer_store is not None:
-            self.peer_store.record_failure(self.peer)
+    def _record_end(self, error: BaseException | None) -> None:
+        """Tell the peer store how the connection ended (once per connection):
+        banned for proof of misbehaviour; a failure for a violation, a
+        timeout, or an end before the handshake completed."""
+        store = self.peer_store
+        if store is None or error is None:
+            return
+        if self._ban_reason is not None:
+            store.ban(self.peer, self._ban_reason)
+        elif not self._handshake_succeeded() or isinstance(
+            error, (BitcoinProtocolError, PeerTimeoutError)
+        ):
+            store.record_failure(self.peer)
+
+    def _handshake_succeeded(self) -> bool:
+        handshake = self._handshake
+        return handshake is not None and handshake.done() and handshake.exception() is None
 
     def _finish(self, error: BaseException | None) -> None:
         closed = self._closed
         if closed is not None and not closed.done():
+            self._record_end(error)
             if error is None:
                 closed.set_result(None)
             else:

@@ -198,3 +198,26 @@ async def test_a_peer_busy_sending_is_not_timed_out(tmp_path: Path) -> None:
         error = await run_until_closed(client)
     assert handlers.messages("tx") == [msgs.Tx(raw_tx)]
     assert isinstance(error, PeerTimeoutError)
+
+
+async def test_peer_store_counts_each_ending_once(tmp_path: Path) -> None:
+    """A peer that leaves in the middle of the handshake is one failure; one
+    that leaves after it is none (a disconnect is not a fault)."""
+    peers = PeerStore(tmp_path, "bsv-regtest")
+
+    async def leaves_early(side: FakeSide) -> None:
+        await side.expect(msgs.Version)  # then closes
+
+    async def leaves_later(side: FakeSide) -> None:
+        await side.handshake()
+
+    async with fake_peer(leaves_early) as early, fake_peer(leaves_later) as later:
+        with pytest.raises(PeerDisconnectedError):
+            await asyncio.wait_for(client_for(early, peers).connect(), WAIT)
+        client = client_for(later, peers)
+        error = await run_until_closed(client)
+    assert isinstance(error, PeerDisconnectedError)
+    early_record, later_record = peers.get(early), peers.get(later)
+    assert early_record is not None and early_record.failures == 1
+    assert later_record is not None and later_record.failures == 0
+    assert later_record.last_connected is not None
