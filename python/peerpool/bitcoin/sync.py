@@ -110,4 +110,3 @@ async def _next_block_announcement(
             while not queue.empty():  # one sync answers every announcement so far
                 queue.get_nowait()
             return
-
