@@ -216,3 +216,117 @@ fn closest_before_rejects_no_ids_and_ragged_buffers() {
         })
     );
 }
+
+/// Pseudo-random ids with the patterns that make a borrow ripple through
+/// several limbs: equal leading limbs, equal ids, all-zero and all-ones
+/// limbs, and ids one apart.
+fn awkward_pairs(n: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut state = seed;
+    let mut byte = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state as u8
+    };
+    let mut a: Vec<u8> = (0..n * ID_BYTES).map(|_| byte()).collect();
+    let mut b: Vec<u8> = (0..n * ID_BYTES).map(|_| byte()).collect();
+    for i in 0..n {
+        let (ra, rb) = (i * ID_BYTES, (i + 1) * ID_BYTES);
+        match i % 6 {
+            // Same first k limbs: the borrow crosses those limbs.
+            0 => {
+                let k = 8 * (1 + i / 6 % 5);
+                let head = a[ra..ra + k].to_vec();
+                b[ra..ra + k].copy_from_slice(&head);
+            }
+            1 => b[ra..rb].copy_from_slice(&a[ra..rb]),
+            // a = b + 1 with b's tail all ones: the result is 2^384 - 1.
+            2 => {
+                b[ra + 8..rb].fill(0xff);
+                let mut id = [0u8; ID_BYTES];
+                id.copy_from_slice(&b[ra..rb]);
+                let plus_one = store(&add(&load(&id), &load(&self::id(1))));
+                a[ra..rb].copy_from_slice(&plus_one);
+            }
+            3 => {
+                a[ra + 8..rb].fill(0);
+                b[ra + 8..rb].fill(0);
+                a[rb - 1] = 1;
+            }
+            _ => {}
+        }
+    }
+    (a, b)
+}
+
+fn scalar_full_ring(origins: &[u8], targets: &[u8], n: usize) -> Vec<u8> {
+    rows_written_by(n, |out| {
+        pair_up(origins, targets, 0, out, |a, b| sub(b, a).0)
+    })
+}
+
+#[test]
+fn the_simd_path_equals_the_scalar_path_including_rippling_borrows() {
+    // Counts that are and are not multiples of the four-id group.
+    for n in [0, 1, 2, 3, 4, 5, 7, 8, 63, 64, 65, 1001] {
+        let (a, b) = awkward_pairs(n, 0x9e37_79b9_7f4a_7c15 ^ n as u64);
+        let expected = scalar_full_ring(&a, &b, n);
+        assert_eq!(distances(&a, &b, None).unwrap(), expected, "n={n}");
+        // Every row also equals the one-pair function.
+        for (i, row) in expected.chunks_exact(ID_BYTES).enumerate() {
+            let pick = |buf: &[u8]| <RingId>::try_from(&buf[i * ID_BYTES..(i + 1) * ID_BYTES]);
+            assert_eq!(row, distance(&pick(&a).unwrap(), &pick(&b).unwrap()));
+        }
+        if n > 0 {
+            // One id against many, both ways round.
+            let one = &a[..ID_BYTES];
+            assert_eq!(
+                distances(one, &b, None).unwrap(),
+                scalar_full_ring(one, &b, n),
+                "one origin, n={n}"
+            );
+            assert_eq!(
+                distances(&a, &b[..ID_BYTES], None).unwrap(),
+                scalar_full_ring(&a, &b[..ID_BYTES], n),
+                "one target, n={n}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_whole_group_of_rippling_borrows_is_right() {
+    // Four pairs in one group, each with a borrow through five zero limbs.
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    for k in 0..4u128 {
+        a.extend_from_slice(&id(k + 1));
+        b.extend_from_slice(&id(k));
+    }
+    let out = distances(&a, &b, None).unwrap();
+    for row in out.chunks_exact(ID_BYTES) {
+        assert!(row.iter().all(|&x| x == 0xff), "b - a = -1 is 2^384 - 1");
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn the_simd_kernel_writes_every_whole_group_when_the_cpu_has_it() {
+    let n = 203;
+    let (a, b) = awkward_pairs(n, 7);
+    let mut out = vec![MaybeUninit::new(0u8); n * ID_BYTES];
+    let done = full_ring_simd(&a, &b, n, &mut out);
+    // SAFETY: MaybeUninit<u8> and u8 have the same layout, and every byte
+    // was initialised (to 0, or by the kernel).
+    let out: Vec<u8> = out
+        .into_iter()
+        .map(|b| unsafe { b.assume_init() })
+        .collect();
+    if avx512::available() {
+        assert_eq!(done, n / 4 * 4);
+    } else {
+        assert_eq!(done, 0);
+    }
+    let expected = scalar_full_ring(&a, &b, n);
+    assert_eq!(out[..done * ID_BYTES], expected[..done * ID_BYTES]);
+}

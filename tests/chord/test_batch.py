@@ -69,6 +69,22 @@ def test_pairwise_distances_equal_the_reference() -> None:
     assert array_to_ids(distance_batch(a, b)) == got
 
 
+def test_borrows_that_cross_many_limbs_in_batches_of_every_length() -> None:
+    # The vector kernel takes four ids at a time and hands a group whose
+    # borrow crosses a zero limb back to the scalar code; lengths around the
+    # group size and ids one apart exercise both and the tail.
+    rng = np.random.default_rng(5)
+    for n in (1, 3, 4, 5, 8, 9, 257):
+        a = [int(x) for x in rng.integers(0, 2**63, size=n)]
+        b = [x - 1 if i % 2 else x << 300 for i, x in enumerate(a)]
+        a[0] = 1  # 0 - 1: every limb borrows
+        b[0] = 0
+        got = array_to_ids(distance_batch(ids_to_array(a), ids_to_array(b)))
+        assert got == [ref.distance(x, y) for x, y in zip(a, b, strict=True)]
+        one = array_to_ids(distance_batch(a[0], ids_to_array(b)))
+        assert one == [ref.distance(a[0], y) for y in b]
+
+
 def test_one_id_on_either_side_is_used_against_every_row() -> None:
     many = [1, 5, 100, RING_SIZE - 1]
     assert array_to_ids(distance_batch(5, many)) == [ref.distance(5, t) for t in many]

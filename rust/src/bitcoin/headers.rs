@@ -162,7 +162,7 @@ pub fn hash_header(header: &[u8]) -> Result<[u8; 32], HeaderError> {
 
 /// Hashes of a buffer of consecutive 80-byte headers.
 pub fn hash_headers(buf: &[u8]) -> Result<Vec<[u8; 32]>, HeaderError> {
-    if buf.len() % HEADER_LEN != 0 {
+    if !buf.len().is_multiple_of(HEADER_LEN) {
         return Err(HeaderError::BadLength { len: buf.len() });
     }
     Ok(buf.chunks_exact(HEADER_LEN).map(sha256d).collect())
