@@ -9,6 +9,7 @@ import numpy.typing as npt
 __all__ = [
     "BlockChunker",
     "Chunk",
+    "LargeBlockEnd",
     "LargeMessageEnd",
     "LargeMessagePiece",
     "LargeMessageStart",
@@ -97,13 +98,34 @@ class LargeMessageEnd:
     def length(self) -> int: ...
 
 @final
+class LargeBlockEnd:
+    @property
+    def hash(self) -> bytes: ...
+    @property
+    def header(self) -> bytes: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def tx_count(self) -> int: ...
+    @property
+    def num_chunks(self) -> int: ...
+
+@final
 class MessageDecoder:
     def __new__(
-        cls, magic: bytes, max_payload: int = ..., large_threshold: int = ...
+        cls,
+        magic: bytes,
+        max_payload: int = ...,
+        large_threshold: int = ...,
+        block_chunk_size: int | None = ...,
+        min_chunked_block: int = ...,
+        allow_witness: bool = ...,
     ) -> MessageDecoder: ...
     def feed(
         self, data: _Bytes
-    ) -> list[Message | LargeMessageStart | LargeMessagePiece | LargeMessageEnd]: ...
+    ) -> list[
+        Message | LargeMessageStart | LargeMessagePiece | LargeMessageEnd | Chunk | LargeBlockEnd
+    ]: ...
     @property
     def consumed(self) -> int: ...
     @property
@@ -173,7 +195,7 @@ class Chunk:
     @property
     def start(self) -> int: ...
     @property
-    def data(self) -> bytes: ...
+    def data(self) -> memoryview: ...
     @property
     def tx_offsets(self) -> npt.NDArray[np.uint64]: ...
     @property

@@ -11,6 +11,13 @@ returns events in stream order:
   ``(data)`` as the payload arrives, then :class:`LargeMessageEnd` ``(command,
   length)`` once it is complete and its checksum verified.
 
+Given ``block_chunk_size``, a streamed ``block`` of at least
+``min_chunked_block`` bytes is cut by the chunk splitter inside the decoder,
+from the very bytes fed to it: :class:`LargeMessageStart`, then
+:class:`~peerpool.bitcoin.blocks.Chunk` s, then :class:`LargeBlockEnd` (hash,
+header, size, tx_count, num_chunks). A block that is not a block raises a
+:class:`~peerpool.errors.BlockFormatError` with its offset in the block.
+
 Errors are distinct subclasses of :class:`peerpool.errors.BitcoinProtocolError`:
 ``BadMagicError``, ``ChecksumError``, ``PayloadTooLargeError``,
 ``MalformedCommandError`` (and ``MalformedMessageError`` for a broken extended
@@ -20,6 +27,8 @@ header). A decoder that raised stays failed: the stream cannot be resynchronised
 from __future__ import annotations
 
 from peerpool._core import (
+    Chunk,
+    LargeBlockEnd,
     LargeMessageEnd,
     LargeMessagePiece,
     LargeMessageStart,
@@ -35,13 +44,16 @@ EXT_HEADER_LEN = 44
 #: Payloads of this length or more need BSV's extended header.
 EXTENDED_PAYLOAD_THRESHOLD = 0xFFFF_FFFF
 
-DecoderEvent = Message | LargeMessageStart | LargeMessagePiece | LargeMessageEnd
+DecoderEvent = (
+    Message | LargeMessageStart | LargeMessagePiece | LargeMessageEnd | Chunk | LargeBlockEnd
+)
 
 __all__ = [
     "EXTENDED_PAYLOAD_THRESHOLD",
     "EXT_HEADER_LEN",
     "HEADER_LEN",
     "DecoderEvent",
+    "LargeBlockEnd",
     "LargeMessageEnd",
     "LargeMessagePiece",
     "LargeMessageStart",

@@ -45,8 +45,10 @@ import numpy as np
 
 from peerpool import __version__
 from peerpool.bitcoin import messages as msgs
-from peerpool.bitcoin.blocks import DEFAULT_CHUNK_SIZE, BlockChunker, Chunk, tx_offsets
+from peerpool.bitcoin.blocks import DEFAULT_CHUNK_SIZE, Chunk, tx_offsets
 from peerpool.bitcoin.framing import (
+    DecoderEvent,
+    LargeBlockEnd,
     LargeMessageEnd,
     LargeMessagePiece,
     LargeMessageStart,
@@ -135,10 +137,9 @@ ProtocolEvent = HandshakeComplete | msgs.Message | Chunk | Block
 
 
 class _LargeBlock:
-    """A block being streamed through the chunk splitter."""
+    """A block the decoder is cutting into chunks: their offsets so far."""
 
-    def __init__(self, length: int, chunk_size: int, allow_witness: bool) -> None:
-        self.chunker = BlockChunker(length, chunk_size, allow_witness)
+    def __init__(self) -> None:
         self.offsets: list[np.ndarray] = []
 
 
@@ -171,11 +172,15 @@ class BitcoinProtocol:
         # Payloads above max_message_size must reach _large_start at their
         # header, to be refused before they are buffered: the decoder streams
         # them. Blocks under large_message_limit that are streamed for that
-        # reason are gathered whole again there.
+        # reason are gathered whole again there; larger ones the decoder cuts
+        # into chunks itself, straight from the bytes we feed it.
         self._decoder = MessageDecoder(
             network.magic,
             max(cfg.max_message_size, cfg.max_block_size),
             min(cfg.large_message_limit, cfg.max_message_size + 1),
+            block_chunk_size=cfg.chunk_size,
+            min_chunked_block=cfg.large_message_limit,
+            allow_witness=network.supports_segwit,
         )
         self.state = State.NEW
         self.failure: BaseException | None = None
@@ -294,11 +299,15 @@ class BitcoinProtocol:
             raise BitcoinProtocolError("the protocol already failed") from self.failure
         self.bytes_received += len(data)
         try:
-            for event in self._decoder.feed(data):
-                if isinstance(event, LargeMessagePiece):
+            for event in self._feed_decoder(data):
+                if isinstance(event, Chunk):
+                    self._chunk(event)
+                elif isinstance(event, LargeMessagePiece):
                     self._large_piece(event.data)
                 elif isinstance(event, LargeMessageStart):
                     self._large_start(event.command, event.length)
+                elif isinstance(event, LargeBlockEnd):
+                    self._large_block_end(event)
                 elif isinstance(event, LargeMessageEnd):
                     self._large_end()
                 else:
@@ -307,6 +316,12 @@ class BitcoinProtocol:
             self.state = State.FAILED
             self.failure = exc
             raise
+
+    def _feed_decoder(self, data: bytes | bytearray | memoryview) -> list[DecoderEvent]:
+        try:
+            return self._decoder.feed(data)
+        except BlockFormatError as exc:  # bytes of a chunked block that are no block
+            raise MalformedMessageError(str(exc), offset=exc.offset) from exc
 
     def receive_eof(self) -> None:
         """The peer closed its side. Raises PeerDisconnectedError if it did so
@@ -432,12 +447,7 @@ class BitcoinProtocol:
             raise HandshakeError(f"'{command}' before the peer's version")
         if command == "block" and length >= self.config.large_message_limit:
             self._check_block_size(length)
-            try:
-                self._large = _LargeBlock(
-                    length, self.config.chunk_size, self.network.supports_segwit
-                )
-            except BlockFormatError as exc:  # a length no block can have
-                raise MalformedMessageError(f"block: {exc}") from exc
+            self._large = _LargeBlock()  # the decoder cuts it into chunks
             return
         if command == "block":
             self._check_block_size(length)
@@ -445,40 +455,35 @@ class BitcoinProtocol:
             self._check_message_size(command, length)
         self._large = _LargeOther(command, length)
 
+    def _chunk(self, chunk: Chunk) -> None:
+        if not isinstance(self._large, _LargeBlock):  # the decoder's contract
+            raise MalformedMessageError("a block chunk outside a large block")
+        self._large.offsets.append(chunk.tx_offsets)
+        self._events.append(chunk)
+
     def _large_piece(self, data: bytes) -> None:
-        large = self._large
-        if isinstance(large, _LargeBlock):
-            try:
-                chunks = large.chunker.feed(data)
-            except BlockFormatError as exc:
-                raise MalformedMessageError(f"block: {exc}", offset=exc.offset) from exc
-            for chunk in chunks:
-                large.offsets.append(chunk.tx_offsets)
-                self._events.append(chunk)
-        elif large is not None:
-            large.buffer += data
+        if isinstance(self._large, _LargeOther):
+            self._large.buffer += data
+
+    def _large_block_end(self, end: LargeBlockEnd) -> None:
+        large, self._large = self._large, None
+        offsets = large.offsets if isinstance(large, _LargeBlock) else []
+        all_offsets = np.concatenate(offsets) if offsets else np.empty(0, dtype=np.uint64)
+        self._events.append(
+            Block(
+                kind=BlockKind.LARGE,
+                hash=end.hash,
+                header=end.header,
+                size=end.size,
+                tx_count=end.tx_count,
+                tx_offsets=all_offsets,
+                num_chunks=end.num_chunks,
+            )
+        )
 
     def _large_end(self) -> None:
         large, self._large = self._large, None
-        if isinstance(large, _LargeBlock):
-            chunker = large.chunker
-            if not chunker.done or chunker.header is None or chunker.block_hash is None:
-                raise MalformedMessageError("block: the payload ended inside a transaction")
-            offsets = (
-                np.concatenate(large.offsets) if large.offsets else np.empty(0, dtype=np.uint64)
-            )
-            self._events.append(
-                Block(
-                    kind=BlockKind.LARGE,
-                    hash=chunker.block_hash,
-                    header=chunker.header,
-                    size=chunker.block_size,
-                    tx_count=len(offsets),
-                    tx_offsets=offsets,
-                    num_chunks=chunker.num_chunks,
-                )
-            )
-        elif large is not None:
+        if isinstance(large, _LargeOther):
             payload = bytes(large.buffer)
             large.buffer = bytearray()
             if large.command == "block":

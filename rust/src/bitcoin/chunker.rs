@@ -11,6 +11,7 @@
 //! Chunk data starts at the chunk's first transaction: the 80-byte header and
 //! the transaction count are reported once, by the splitter, not in chunk 0.
 
+use super::buffer_pool::GLOBAL as POOL;
 use super::txscan::{ScanError, TxScanner, WitnessLayout, HEADER_LEN};
 use crate::hash::sha256d;
 
@@ -35,7 +36,63 @@ pub struct ChunkMeta {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
     pub meta: ChunkMeta,
-    pub data: Vec<u8>,
+    pub data: ChunkBytes,
+}
+
+/// A chunk's bytes, in the buffer the splitter filled (no copy is made when a
+/// chunk is cut). Dropping it hands the buffer back to the pool for a later
+/// chunk, so its pages need not fault in again.
+pub struct ChunkBytes {
+    buf: Vec<u8>,
+    /// The chunk starts here in `buf` (before it: what preceded the first
+    /// transaction, such as the header in chunk 0).
+    start: usize,
+}
+
+impl ChunkBytes {
+    pub fn new(bytes: &[u8]) -> Self {
+        Self {
+            buf: bytes.to_vec(),
+            start: 0,
+        }
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+impl std::ops::Deref for ChunkBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl Drop for ChunkBytes {
+    fn drop(&mut self) {
+        POOL.give(std::mem::take(&mut self.buf));
+    }
+}
+
+impl Clone for ChunkBytes {
+    fn clone(&self) -> Self {
+        Self::new(self.as_slice())
+    }
+}
+
+impl PartialEq for ChunkBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for ChunkBytes {}
+
+impl std::fmt::Debug for ChunkBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ChunkBytes({} bytes)", self.as_slice().len())
+    }
 }
 
 #[derive(Debug)]
@@ -50,9 +107,6 @@ pub struct BlockChunker {
     buf_start: u64,
     emitted_txs: u64,
     block_hash: Option<[u8; 32]>,
-    /// The bytes of the chunk just cut, still in `buf` until released, so a
-    /// caller can copy them once, straight into its own buffer.
-    pending: Option<std::ops::Range<usize>>,
 }
 
 impl BlockChunker {
@@ -75,14 +129,18 @@ impl BlockChunker {
             chunk_size,
             num_chunks: block_size.div_ceil(chunk_size),
             next_chunk: 0,
-            // One allocation for the whole block: the buffer never holds more
-            // than a chunk plus the part of the one transaction straddling a cut.
-            buf: Vec::with_capacity(block_size.min(chunk_size + (1 << 20)) as usize),
+            buf: POOL.take(Self::buffer_capacity(block_size, chunk_size)),
             buf_start: 0,
             emitted_txs: 0,
             block_hash: None,
-            pending: None,
         })
+    }
+
+    /// A buffer holds a chunk plus the part of the one transaction that
+    /// straddles its cut: room for a chunk and 1 MiB covers all but rare
+    /// huge transactions (for those the buffer grows).
+    fn buffer_capacity(block_size: u64, chunk_size: u64) -> usize {
+        block_size.min(chunk_size.saturating_add(1 << 20)) as usize
     }
 
     pub fn num_chunks(&self) -> u64 {
@@ -118,24 +176,16 @@ impl BlockChunker {
     pub fn feed(&mut self, mut data: &[u8]) -> Result<Vec<Chunk>, ScanError> {
         let mut out = Vec::new();
         while !data.is_empty() {
-            let (used, meta) = self.feed_step(data)?;
-            if let Some(meta) = meta {
-                out.push(Chunk {
-                    meta,
-                    data: self.pending_bytes().to_vec(),
-                });
-            }
+            let (used, chunk) = self.feed_step(data)?;
+            out.extend(chunk);
             data = &data[used..];
         }
-        self.release_pending();
         Ok(out)
     }
 
     /// Feed bytes up to the next cut at most; returns how many were used and,
-    /// if a cut was reached, the chunk, whose bytes are `pending_bytes()` until
-    /// the next call.
-    pub fn feed_step(&mut self, data: &[u8]) -> Result<(usize, Option<ChunkMeta>), ScanError> {
-        self.release_pending();
+    /// if a cut was reached, the chunk.
+    pub fn feed_step(&mut self, data: &[u8]) -> Result<(usize, Option<Chunk>), ScanError> {
         let pos = self.scanner.position();
         let boundary = self.cut_of(self.next_chunk);
         let take = (boundary.saturating_sub(pos)).min(data.len() as u64) as usize;
@@ -155,21 +205,6 @@ impl BlockChunker {
         Ok((take, chunk))
     }
 
-    /// The bytes of the chunk returned by the last `feed_step`.
-    pub fn pending_bytes(&self) -> &[u8] {
-        match &self.pending {
-            Some(range) => &self.buf[range.clone()],
-            None => &[],
-        }
-    }
-
-    fn release_pending(&mut self) {
-        if let Some(range) = self.pending.take() {
-            self.buf.drain(..range.end);
-            self.buf_start += range.end as u64;
-        }
-    }
-
     /// Where chunk `k` ends at the latest: (k+1)·C, or the block's end.
     fn cut_of(&self, k: u64) -> u64 {
         if k + 1 >= self.num_chunks {
@@ -179,7 +214,7 @@ impl BlockChunker {
         }
     }
 
-    fn cut(&mut self) -> Result<ChunkMeta, ScanError> {
+    fn cut(&mut self) -> Result<Chunk, ScanError> {
         let last = self.next_chunk + 1 == self.num_chunks;
         if last {
             self.scanner.finish()?;
@@ -191,11 +226,14 @@ impl BlockChunker {
             .first()
             .copied()
             .unwrap_or(self.buf_start.max(self.tx_region_start()));
-        if n > 0 {
-            let from = (start - self.buf_start) as usize;
-            let to = (self.scanner.last_tx_end() - self.buf_start) as usize;
-            self.pending = Some(from..to);
-        }
+        let data = if n > 0 {
+            self.take_through(
+                (self.scanner.last_tx_end() - self.buf_start) as usize,
+                start,
+            )
+        } else {
+            ChunkBytes::new(&[])
+        };
         let meta = ChunkMeta {
             chunk_num: self.next_chunk,
             num_chunks: self.num_chunks,
@@ -206,7 +244,24 @@ impl BlockChunker {
         };
         self.emitted_txs = completed;
         self.next_chunk += 1;
-        Ok(meta)
+        Ok(Chunk { meta, data })
+    }
+
+    /// Hands over the buffer up to `to` as a chunk starting at block offset
+    /// `start`; what follows `to` (the start of the transaction straddling
+    /// the cut) moves to a fresh buffer from the pool.
+    fn take_through(&mut self, to: usize, start: u64) -> ChunkBytes {
+        let mut next = if self.next_chunk + 1 == self.num_chunks {
+            Vec::new() // the last chunk: nothing follows it
+        } else {
+            POOL.take(Self::buffer_capacity(self.block_size, self.chunk_size))
+        };
+        next.extend_from_slice(&self.buf[to..]);
+        let mut buf = std::mem::replace(&mut self.buf, next);
+        buf.truncate(to);
+        let from = (start - self.buf_start) as usize;
+        self.buf_start += to as u64;
+        ChunkBytes { buf, start: from }
     }
 
     /// Offset of the first transaction, once known (else the header's end).
@@ -216,5 +271,11 @@ impl BlockChunker {
             .first()
             .copied()
             .unwrap_or(HEADER_LEN)
+    }
+}
+
+impl Drop for BlockChunker {
+    fn drop(&mut self) {
+        POOL.give(std::mem::take(&mut self.buf));
     }
 }

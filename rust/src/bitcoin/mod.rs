@@ -1,6 +1,8 @@
 //! Bitcoin kernels: message framing, the transaction preprocessor, the chunk
 //! splitter, transaction ids and merkle roots, and header checks.
 
+pub mod block_stream;
+pub mod buffer_pool;
 pub mod chunker;
 pub mod framing;
 pub mod headers;
@@ -10,5 +12,5 @@ pub mod txscan;
 #[cfg(test)]
 mod real_data_tests;
 
-pub use chunker::{BlockChunker, Chunk};
+pub use chunker::{BlockChunker, Chunk, ChunkBytes};
 pub use txscan::{ScanError, TxScanner};

@@ -1,10 +1,11 @@
 //! Bindings of `bitcoin::framing` and `bitcoin::headers`.
 
+use super::chunk::Chunk;
 use super::errors::{input_error, to_py_err};
 use super::input::with_bytes;
+use crate::bitcoin::block_stream::{BlockStream, Chunking, StreamEvent};
 use crate::bitcoin::framing::{self, DecoderLimits, Event};
 use crate::bitcoin::headers::{self, U256};
-use crate::error::Locate;
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2};
 use pyo3::prelude::*;
@@ -116,25 +117,62 @@ pub struct LargeMessageEnd {
     length: u64,
 }
 
+/// A chunked large block is complete: every chunk is out, its checksum is
+/// verified and its transaction count matched. Ends what its
+/// `LargeMessageStart` began, instead of a `LargeMessageEnd`.
+#[pyclass(frozen, module = "peerpool._core")]
+pub struct LargeBlockEnd {
+    #[pyo3(get)]
+    hash: Py<PyBytes>,
+    #[pyo3(get)]
+    header: Py<PyBytes>,
+    #[pyo3(get)]
+    size: u64,
+    #[pyo3(get)]
+    tx_count: u64,
+    #[pyo3(get)]
+    num_chunks: u64,
+}
+
 /// A push decoder for a stream of Bitcoin P2P messages.
 #[pyclass(module = "peerpool._core")]
 pub struct MessageDecoder {
-    inner: framing::MessageDecoder,
+    inner: BlockStream,
 }
 
 #[pymethods]
 impl MessageDecoder {
+    /// With `block_chunk_size`, a streamed `block` of at least
+    /// `min_chunked_block` bytes comes out as `Chunk`s of that size (cut in
+    /// the same call, from the input, with no separate pieces) and ends with
+    /// a `LargeBlockEnd`.
     #[new]
-    #[pyo3(signature = (magic, max_payload=32 << 20, large_threshold=32 << 20))]
-    fn new(magic: &[u8], max_payload: u64, large_threshold: u64) -> PyResult<Self> {
+    #[pyo3(signature = (
+        magic, max_payload=32 << 20, large_threshold=32 << 20,
+        block_chunk_size=None, min_chunked_block=0, allow_witness=true,
+    ))]
+    fn new(
+        magic: &[u8],
+        max_payload: u64,
+        large_threshold: u64,
+        block_chunk_size: Option<u64>,
+        min_chunked_block: u64,
+        allow_witness: bool,
+    ) -> PyResult<Self> {
+        if block_chunk_size == Some(0) {
+            return Err(input_error("block_chunk_size must be positive"));
+        }
+        let limits = DecoderLimits {
+            max_payload,
+            large_threshold,
+        };
+        let chunking = block_chunk_size.map(|chunk_size| Chunking {
+            chunk_size,
+            allow_witness,
+            min_block_size: min_chunked_block,
+        });
         Ok(Self {
-            inner: framing::MessageDecoder::new(
-                magic_of(magic)?,
-                DecoderLimits {
-                    max_payload,
-                    large_threshold,
-                },
-            ),
+            inner: BlockStream::new(magic_of(magic)?, limits, chunking),
         })
     }
 
@@ -148,9 +186,26 @@ impl MessageDecoder {
         with_bytes(data, |input| {
             let mut events = Vec::new();
             py.detach(|| inner.feed(input, &mut events))
-                .map_err(|(err, offset)| to_py_err(err.at(offset)))?;
+                .map_err(to_py_err)?;
             let list = PyList::empty(py);
             for event in events {
+                let event = match event {
+                    StreamEvent::Frame(event) => event,
+                    StreamEvent::Chunk { chunk, block_hash } => {
+                        list.append(Chunk::from_kernel(py, chunk, block_hash)?)?;
+                        continue;
+                    }
+                    StreamEvent::BlockEnd(block) => {
+                        list.append(LargeBlockEnd {
+                            hash: PyBytes::new(py, &block.hash).unbind(),
+                            header: PyBytes::new(py, &block.header).unbind(),
+                            size: block.size,
+                            tx_count: block.tx_count,
+                            num_chunks: block.num_chunks,
+                        })?;
+                        continue;
+                    }
+                };
                 match event {
                     Event::Message { command, payload } => list.append(Message {
                         command,
@@ -268,6 +323,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LargeMessageStart>()?;
     m.add_class::<LargeMessagePiece>()?;
     m.add_class::<LargeMessageEnd>()?;
+    m.add_class::<LargeBlockEnd>()?;
     m.add_function(wrap_pyfunction!(hash_header, m)?)?;
     m.add_function(wrap_pyfunction!(hash_headers, m)?)?;
     m.add_function(wrap_pyfunction!(bits_to_target_bytes, m)?)?;

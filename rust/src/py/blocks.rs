@@ -2,14 +2,13 @@
 //! merkle roots.
 
 use super::bitcoin::hashes_array;
+use super::chunk::Chunk;
 use super::errors::{input_error, to_py_err};
 use super::input::with_bytes;
 use crate::bitcoin::chunker;
 use crate::bitcoin::merkle;
-use crate::bitcoin::txscan::{self, WitnessLayout};
-use numpy::{
-    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods,
-};
+use crate::bitcoin::txscan;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
@@ -161,112 +160,6 @@ impl TxScanner {
     }
 }
 
-/// Whole transactions of a block, cut for a worker.
-#[pyclass(frozen, module = "peerpool._core")]
-pub struct Chunk {
-    #[pyo3(get)]
-    block_hash: Py<PyBytes>,
-    #[pyo3(get)]
-    chunk_num: u64,
-    #[pyo3(get)]
-    num_chunks: u64,
-    #[pyo3(get)]
-    start: u64,
-    #[pyo3(get)]
-    data: Py<PyBytes>,
-    #[pyo3(get)]
-    tx_offsets: Py<PyArray1<u64>>,
-    #[pyo3(get)]
-    first_tx_index: u64,
-    witness: Vec<WitnessLayout>,
-}
-
-#[pymethods]
-impl Chunk {
-    /// Rebuild a chunk (what pickling uses to send chunks to worker processes).
-    #[new]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        block_hash: Py<PyBytes>,
-        chunk_num: u64,
-        num_chunks: u64,
-        start: u64,
-        data: Py<PyBytes>,
-        tx_offsets: Py<PyArray1<u64>>,
-        first_tx_index: u64,
-        witness: Vec<(u64, u64)>,
-    ) -> Self {
-        Self {
-            block_hash,
-            chunk_num,
-            num_chunks,
-            start,
-            data,
-            tx_offsets,
-            first_tx_index,
-            witness: witness
-                .into_iter()
-                .map(|(tx_index, witness_start)| WitnessLayout {
-                    tx_index,
-                    witness_start,
-                })
-                .collect(),
-        }
-    }
-
-    /// Txids of this chunk's transactions, as an (n, 32) array.
-    fn txids<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<u8>>> {
-        let data = self.data.bind(py).as_bytes();
-        let offsets = self.tx_offsets.bind(py).readonly();
-        let offsets = offsets.as_slice()?;
-        let (start, first, witness) = (self.start, self.first_tx_index, &self.witness);
-        let in_range = offsets.windows(2).all(|w| w[0] < w[1])
-            && offsets.first().is_none_or(|&o| o == start)
-            && offsets
-                .last()
-                .is_none_or(|&o| o < start + data.len() as u64);
-        if !in_range {
-            return Err(input_error("chunk offsets do not fit its data"));
-        }
-        let ids = py.detach(|| merkle::txids(data, start, offsets, first, witness));
-        Ok(hashes_array(py, ids))
-    }
-
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-        let py = slf.py();
-        let c = slf.get();
-        let witness: Vec<(u64, u64)> = c
-            .witness
-            .iter()
-            .map(|w| (w.tx_index, w.witness_start))
-            .collect();
-        let args = (
-            c.block_hash.clone_ref(py),
-            c.chunk_num,
-            c.num_chunks,
-            c.start,
-            c.data.clone_ref(py),
-            c.tx_offsets.clone_ref(py),
-            c.first_tx_index,
-            witness,
-        )
-            .into_pyobject(py)?
-            .into_any();
-        Ok((slf.get_type().into_any(), args))
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> String {
-        format!(
-            "Chunk({}/{}, {} transactions from #{}, {} bytes)",
-            self.chunk_num + 1,
-            self.num_chunks,
-            PyUntypedArrayMethods::len(self.tx_offsets.bind(py)),
-            self.first_tx_index,
-            self.data.bind(py).as_bytes().len()
-        )
-    }
-}
-
 /// Cuts a block fed as it arrives into chunks of whole transactions.
 #[pyclass(module = "peerpool._core")]
 pub struct BlockChunker {
@@ -294,21 +187,11 @@ impl BlockChunker {
             let mut rest = input;
             while !rest.is_empty() {
                 let inner = &mut self.inner;
-                let (used, meta) = py.detach(|| inner.feed_step(rest)).map_err(to_py_err)?;
-                if let Some(m) = meta {
-                    // one copy: from the chunker's buffer into the chunk's bytes
-                    let data = PyBytes::new(py, self.inner.pending_bytes()).unbind();
-                    let hash = self.inner.block_hash().unwrap_or([0; 32]);
-                    list.append(Chunk {
-                        block_hash: PyBytes::new(py, &hash).unbind(),
-                        chunk_num: m.chunk_num,
-                        num_chunks: m.num_chunks,
-                        start: m.start,
-                        data,
-                        tx_offsets: m.tx_offsets.into_pyarray(py).unbind(),
-                        first_tx_index: m.first_tx_index,
-                        witness: m.witness,
-                    })?;
+                let (used, chunk) = py.detach(|| inner.feed_step(rest)).map_err(to_py_err)?;
+                if let Some(chunk) = chunk {
+                    // A chunk is cut after the header, so the hash is known.
+                    let hash = self.inner.block_hash().unwrap_or_default();
+                    list.append(Chunk::from_kernel(py, chunk, hash)?)?;
                 }
                 rest = &rest[used..];
             }

@@ -4,6 +4,7 @@
 mod bitcoin;
 mod blocks;
 mod chord;
+mod chunk;
 mod compact;
 mod errors;
 mod input;
