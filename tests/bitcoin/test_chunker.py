@@ -204,6 +204,26 @@ def test_chunks_pickle_for_worker_processes() -> None:
         assert np.array_equal(copy.txids(), chunk.txids())
 
 
+def test_chunk_data_is_a_read_only_view_that_outlives_the_splitter() -> None:
+    # 2 MiB chunks: their buffers are large enough to be pooled and reused.
+    block = synthetic.block([synthetic.sized_tx(300_000, fill=i + 1) for i in range(20)])
+    expected = [bytes(c.data) for c in chunk_all(block, 2 << 20, [1 << 20])[1]]
+    chunker = BlockChunker(len(block), 2 << 20)
+    first = chunker.feed(block[: 3 << 20])[0]
+    view = first.data
+    assert isinstance(view, memoryview) and view.readonly
+    with pytest.raises(TypeError):
+        view[0] = 0
+    rest = chunker.feed(block[3 << 20 :])
+    del chunker
+    # Later chunks, and the pool handing buffers round, leave this one intact.
+    assert [bytes(view), *(bytes(c.data) for c in rest)] == expected
+    del first, rest
+    again = chunk_all(block, 2 << 20, [1 << 20])[1]
+    assert [bytes(c.data) for c in again] == expected
+    assert bytes(view) == expected[0]
+
+
 def test_mutated_blocks_give_the_reference_verdict() -> None:
     """Thousands of mutated blocks in random pieces and random chunk sizes:
     the reference's chunks, or a typed error where the reference rejects."""
