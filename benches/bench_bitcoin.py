@@ -25,7 +25,14 @@ from typing import Any
 
 import pytest
 
-from peerpool.bitcoin import BlockChunker, MessageDecoder, check_headers, encode_message, tx_offsets
+from peerpool.bitcoin import (
+    BlockChunker,
+    MessageDecoder,
+    check_headers,
+    encode_message,
+    release_chunk_buffers,
+    tx_offsets,
+)
 from tests.bitcoin import synthetic
 from tests.reference import bitcoin as ref
 
@@ -123,6 +130,7 @@ def _status_kib(field: str) -> int:
 def _peak_growth_mib(run: Callable[[], object]) -> float:
     """Peak RSS growth of one run: VmHWM reset through /proc/self/clear_refs
     (Linux >= 4.0), because tracemalloc does not see the kernel's allocations."""
+    release_chunk_buffers()  # a cold start: no pooled buffer is already resident
     Path("/proc/self/clear_refs").write_text("5")
     before = _status_kib("VmRSS")
     run()

@@ -31,6 +31,7 @@ __all__ = [
     "hash_headers",
     "merkle_root",
     "read_compact_size",
+    "release_chunk_buffers",
     "target_bytes_to_bits",
     "transaction_txids",
     "tx_offsets",
@@ -203,6 +204,7 @@ class Chunk:
     def txids(self) -> npt.NDArray[np.uint8]: ...
     def __reduce__(self) -> tuple[object, tuple[object, ...]]: ...
 
+def release_chunk_buffers() -> int: ...
 @final
 class BlockChunker:
     def __new__(

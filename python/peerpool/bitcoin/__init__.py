@@ -8,6 +8,7 @@ from peerpool.bitcoin.blocks import (
     block_txids,
     merkle_root,
     merkle_root_matches,
+    release_chunk_buffers,
     transaction_txids,
     tx_offsets,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "hash_headers",
     "merkle_root",
     "merkle_root_matches",
+    "release_chunk_buffers",
     "target_to_bits",
     "transaction_txids",
     "tx_offsets",

@@ -13,6 +13,11 @@ names and adds the checks built from them.
 Offsets are from the block's first byte; ``chunk.data`` starts at the chunk's
 first transaction (``chunk.start``), so transaction *i* of a chunk is
 ``chunk.data[off[i] - chunk.start : off[i+1] - chunk.start]``.
+
+``chunk.data`` is a read-only memoryview of the buffer the bytes arrived in
+(no copy). Once a chunk and its views are gone its buffer is kept for the
+next chunk, at most two buffers in all; :func:`release_chunk_buffers` frees
+those.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from peerpool._core import (
     TxScanner,
     block_txids,
     merkle_root,
+    release_chunk_buffers,
     transaction_txids,
     tx_offsets,
 )
@@ -62,6 +68,7 @@ __all__ = [
     "hash_hex",
     "merkle_root",
     "merkle_root_matches",
+    "release_chunk_buffers",
     "transaction_txids",
     "tx_offsets",
 ]

@@ -245,6 +245,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(merkle_root, m)?)?;
     m.add_class::<TxScanner>()?;
     m.add_class::<Chunk>()?;
+    m.add_function(wrap_pyfunction!(super::chunk::release_chunk_buffers, m)?)?;
     m.add_class::<BlockChunker>()?;
     Ok(())
 }

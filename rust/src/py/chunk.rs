@@ -7,6 +7,7 @@
 
 use super::bitcoin::hashes_array;
 use super::errors::input_error;
+use crate::bitcoin::buffer_pool;
 use crate::bitcoin::chunker::{self, ChunkBytes};
 use crate::bitcoin::merkle;
 use crate::bitcoin::txscan::WitnessLayout;
@@ -208,4 +209,11 @@ impl Chunk {
             witness: meta.witness,
         })
     }
+}
+
+/// Free the idle chunk buffers kept for reuse (at most two); returns the
+/// bytes freed. For a process that is done with large blocks for a while.
+#[pyfunction]
+pub fn release_chunk_buffers() -> usize {
+    buffer_pool::GLOBAL.release_idle()
 }
