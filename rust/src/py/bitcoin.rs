@@ -2,7 +2,7 @@
 
 use super::chunk::Chunk;
 use super::errors::{input_error, to_py_err};
-use super::input::with_bytes;
+use super::input::{optional_unsigned, unsigned, with_bytes};
 use crate::bitcoin::block_stream::{BlockStream, Chunking, StreamEvent};
 use crate::bitcoin::framing::{self, DecoderLimits, Event};
 use crate::bitcoin::headers::{self, U256};
@@ -153,10 +153,10 @@ impl MessageDecoder {
     ))]
     fn new(
         magic: &[u8],
-        max_payload: u64,
-        large_threshold: u64,
-        block_chunk_size: Option<u64>,
-        min_chunked_block: u64,
+        #[pyo3(from_py_with = unsigned)] max_payload: u64,
+        #[pyo3(from_py_with = unsigned)] large_threshold: u64,
+        #[pyo3(from_py_with = optional_unsigned)] block_chunk_size: Option<u64>,
+        #[pyo3(from_py_with = unsigned)] min_chunked_block: u64,
         allow_witness: bool,
     ) -> PyResult<Self> {
         if block_chunk_size == Some(0) {

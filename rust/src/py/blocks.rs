@@ -4,7 +4,7 @@
 use super::bitcoin::hashes_array;
 use super::chunk::Chunk;
 use super::errors::{input_error, to_py_err};
-use super::input::with_bytes;
+use super::input::{optional_unsigned, unsigned, with_bytes};
 use crate::bitcoin::chunker;
 use crate::bitcoin::merkle;
 use crate::bitcoin::txscan;
@@ -58,7 +58,7 @@ fn block_txids<'py>(
 fn transaction_txids<'py>(
     py: Python<'py>,
     data: &Bound<'py, PyAny>,
-    count: u64,
+    #[pyo3(from_py_with = unsigned)] count: u64,
     allow_witness: bool,
 ) -> PyResult<Bound<'py, PyArray2<u8>>> {
     let ids = with_bytes(data, |d| {
@@ -106,7 +106,10 @@ pub struct TxScanner {
 impl TxScanner {
     #[new]
     #[pyo3(signature = (block_size=None, allow_witness=true))]
-    fn new(block_size: Option<u64>, allow_witness: bool) -> Self {
+    fn new(
+        #[pyo3(from_py_with = optional_unsigned)] block_size: Option<u64>,
+        allow_witness: bool,
+    ) -> Self {
         Self {
             inner: txscan::TxScanner::for_block(block_size, allow_witness),
         }
@@ -170,7 +173,11 @@ pub struct BlockChunker {
 impl BlockChunker {
     #[new]
     #[pyo3(signature = (block_size, chunk_size=DEFAULT_CHUNK_SIZE, allow_witness=true))]
-    fn new(block_size: u64, chunk_size: u64, allow_witness: bool) -> PyResult<Self> {
+    fn new(
+        #[pyo3(from_py_with = unsigned)] block_size: u64,
+        #[pyo3(from_py_with = unsigned)] chunk_size: u64,
+        allow_witness: bool,
+    ) -> PyResult<Self> {
         let inner =
             chunker::BlockChunker::new(block_size, chunk_size, allow_witness).map_err(to_py_err)?;
         Ok(Self { inner })
