@@ -1,4 +1,4 @@
-"""Bitcoin kernels against their pure-Python references (tests/reference/bitcoin.py).
+"""Bitcoin kernels against their pure-Python references (tests/reference/bitcoin/).
 
 Targets from issue 2:
 - preprocessor (tx_offsets) >= 30x the reference, on small transactions and

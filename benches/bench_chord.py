@@ -33,8 +33,6 @@ TARGETS = [_rng.getrandbits(384) for _ in range(RING_IDS)]
 ORIGIN_ROWS = ids_to_array(ORIGINS)
 TARGET_ROWS = ids_to_array(TARGETS)
 KEY = _rng.getrandbits(384)
-BATCH_ORIGINS, BATCH_TARGETS = ORIGINS[:BATCH_IDS], TARGETS[:BATCH_IDS]
-BATCH_ORIGIN_ROWS, BATCH_TARGET_ROWS = ORIGIN_ROWS[:BATCH_IDS], TARGET_ROWS[:BATCH_IDS]
 
 
 @pytest.mark.benchmark(group="chord.get_hashes_batch")
@@ -51,43 +49,44 @@ def test_get_hashes_batch_baseline(benchmark: Any) -> None:
     assert len(hashes) == HASH_KEYS
 
 
+def _kernel_on_pairs(benchmark: Any, n: int) -> None:
+    benchmark.extra_info["items"] = n
+    out = benchmark(distance_batch, ORIGIN_ROWS[:n], TARGET_ROWS[:n])
+    assert out.shape == (n, 48)
+
+
+def _int_loop_on_pairs(benchmark: Any, n: int) -> None:
+    benchmark.extra_info["items"] = n
+    origins, targets, limit = ORIGINS[:n], TARGETS[:n], ref.RING_SIZE
+    out = benchmark(lambda: [(b - a) % limit for a, b in zip(origins, targets, strict=True)])
+    assert len(out) == n
+
+
 @pytest.mark.benchmark(group="chord.distance_batch")
 def test_distance_batch(benchmark: Any) -> None:
-    benchmark.extra_info["items"] = BATCH_IDS
-    out = benchmark(distance_batch, BATCH_ORIGIN_ROWS, BATCH_TARGET_ROWS)
-    assert out.shape == (BATCH_IDS, 48)
+    _kernel_on_pairs(benchmark, BATCH_IDS)
 
 
 @pytest.mark.benchmark(group="chord.distance_batch")
 def test_distance_batch_baseline(benchmark: Any) -> None:
-    benchmark.extra_info["items"] = BATCH_IDS
-    limit = ref.RING_SIZE
-    out = benchmark(
-        lambda: [(b - a) % limit for a, b in zip(BATCH_ORIGINS, BATCH_TARGETS, strict=True)]
-    )
-    assert len(out) == BATCH_IDS
+    _int_loop_on_pairs(benchmark, BATCH_IDS)
 
 
 @pytest.mark.benchmark(group="chord.distance_batch_100k")
 def test_distance_batch_100k(benchmark: Any) -> None:
-    benchmark.extra_info["items"] = RING_IDS
-    out = benchmark(distance_batch, ORIGIN_ROWS, TARGET_ROWS)
-    assert out.shape == (RING_IDS, 48)
+    _kernel_on_pairs(benchmark, RING_IDS)
 
 
 @pytest.mark.benchmark(group="chord.distance_batch_100k")
 def test_distance_batch_100k_baseline(benchmark: Any) -> None:
-    benchmark.extra_info["items"] = RING_IDS
-    limit = ref.RING_SIZE
-    out = benchmark(lambda: [(b - a) % limit for a, b in zip(ORIGINS, TARGETS, strict=True)])
-    assert len(out) == RING_IDS
+    _int_loop_on_pairs(benchmark, RING_IDS)
 
 
 # The routing shape: from one node to every id (or every id to one key).
 @pytest.mark.benchmark(group="chord.distance_batch_one_to_many")
 def test_distance_one_to_many(benchmark: Any) -> None:
     benchmark.extra_info["items"] = BATCH_IDS
-    out = benchmark(distance_batch, KEY, BATCH_TARGET_ROWS)
+    out = benchmark(distance_batch, KEY, TARGET_ROWS[:BATCH_IDS])
     assert out.shape == (BATCH_IDS, 48)
 
 
@@ -95,7 +94,8 @@ def test_distance_one_to_many(benchmark: Any) -> None:
 def test_distance_one_to_many_baseline(benchmark: Any) -> None:
     benchmark.extra_info["items"] = BATCH_IDS
     limit = ref.RING_SIZE
-    out = benchmark(lambda: [(b - KEY) % limit for b in BATCH_TARGETS])
+    targets = TARGETS[:BATCH_IDS]
+    out = benchmark(lambda: [(b - KEY) % limit for b in targets])
     assert len(out) == BATCH_IDS
 
 

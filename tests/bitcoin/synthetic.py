@@ -2,7 +2,7 @@
 and benches of the Bitcoin kernels.
 
 Serialisation follows Core's layout; CompactSize, txids and merkle roots come
-from the pure-Python reference (tests/reference/bitcoin.py), never from the
+from the pure-Python reference (tests/reference/bitcoin/), never from the
 kernels under test, so a block built here is an independent oracle.
 """
 
