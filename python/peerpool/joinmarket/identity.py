@@ -28,6 +28,7 @@ NICK_RE = re.compile(r"J[0-9][1-9A-HJ-NP-Za-km-zO]{14}")
 # appended to signed data so a signature cannot be replayed on another channel kind.
 ONION_HOSTID = "onion-network"
 
+_HEX = re.compile(r"[0-9a-fA-F]+")
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _BITCOIN_MESSAGE_MAGIC = b"\x18Bitcoin Signed Message:\n"
 # DER ECDSA signatures on secp256k1 are at most 72 bytes (96 base64 characters)
@@ -79,14 +80,23 @@ def _public_key(pubkey_hex: str) -> PublicKey:
 
 
 def _to_bytes(message: str | bytes) -> bytes:
-    return message.encode("utf-8") if isinstance(message, str) else message
+    if isinstance(message, bytes):
+        return message
+    try:
+        return message.encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON can carry a lone surrogate (\\ud800) that no UTF-8 signer could have signed
+        raise BadSignatureError("signed text is not valid Unicode (lone surrogate)") from None
 
 
 def verify_message(message: str | bytes, signature_b64: str, pubkey_hex: str) -> bool:
     """True when ``signature_b64`` signs ``message`` (signed-message hash) for the key."""
     if len(signature_b64) > MAX_SIGNATURE_B64 or len(pubkey_hex) != 66:
         return False
-    data = _to_bytes(message)
+    try:
+        data = _to_bytes(message)
+    except BadSignatureError:
+        return False
     if len(data) > MAX_CACHED_MESSAGE:
         return _verify_uncached(data, signature_b64, pubkey_hex)
     return _verify_cached(data, signature_b64, pubkey_hex)
@@ -118,12 +128,8 @@ def verify_nick_signature(
     """
     if not is_valid_nick(nick):
         raise BadSignatureError(f"not a JoinMarket nick: {nick[:32]!r}")
-    if len(pubkey_hex) != 66 or pubkey_hex[:2] not in ("02", "03"):
+    if len(pubkey_hex) != 66 or pubkey_hex[:2] not in ("02", "03") or not _HEX.fullmatch(pubkey_hex):
         raise BadSignatureError("public key is not 33-byte compressed hex")
-    try:
-        bytes.fromhex(pubkey_hex)
-    except ValueError:
-        raise BadSignatureError("public key is not hex") from None
     if nick_from_pubkey_hex(pubkey_hex.lower(), int(nick[1])) != nick:
         raise BadSignatureError(f"public key does not belong to nick {nick}")
     if not verify_message(message, signature_b64, pubkey_hex):
