@@ -21,16 +21,21 @@ class FakeWriter:
         self.closed = False
         self.aborted = False
         self.buffer_size = buffer_size
+        self.writes = 0
 
     def write(self, data: bytes) -> None:
         assert not self.closed, "write after close"
         self.data += data
+        self.writes += 1
 
     def close(self) -> None:
         self.closed = True
 
     def abort(self) -> None:
         self.closed = self.aborted = True
+
+    def is_closing(self) -> bool:
+        return self.closed
 
     def get_write_buffer_size(self) -> int:
         return self.buffer_size

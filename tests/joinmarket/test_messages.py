@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peerpool.errors import BadSignatureError, MalformedLineError, NickAuthError
+from peerpool.errors import BadSignatureError, MalformedLineError
 from peerpool.joinmarket.messages import (
     ClientHandshake,
     DirectoryHandshake,
@@ -16,12 +16,6 @@ from peerpool.joinmarket.messages import (
     public_line,
     split_routed,
     verify_private,
-)
-from peerpool.joinmarket.nickauth import (
-    NickAuthChallenge,
-    NickAuthProof,
-    NickAuthResult,
-    signed_transcript,
 )
 from peerpool.joinmarket.peerlist import PeerEntry, encode_peerlist, parse_peerlist
 from tests.joinmarket.helpers import identity
@@ -109,73 +103,6 @@ def test_tampered_private_message_is_rejected() -> None:
 def test_unsigned_private_message_is_malformed() -> None:
     with pytest.raises(MalformedLineError):
         verify_private(split_routed("J5a!J5b!orderbook"))
-
-
-def test_nick_auth_proof_verifies() -> None:
-    alice = identity(1)
-    challenge = NickAuthChallenge.fresh("127.0.0.1:5222")
-    hs_line = ClientHandshake(alice.nick, "regtest").to_line()
-    proof = NickAuthProof.create(alice, challenge, hs_line)
-    wire = NickAuthProof.from_line(proof.to_line())
-    wire.verify(challenge, hs_line, alice.nick)
-    obj = json.loads(proof.to_line())
-    assert obj["kind"] == "proof" and set(obj) >= {"pubkey", "signature"}
-    assert json.loads(challenge.to_line())["kind"] == "challenge"
-    assert NickAuthChallenge.from_line(challenge.to_line()) == challenge
-
-
-def test_nick_auth_transcript_format() -> None:
-    t = signed_transcript("aa" * 32, "d:1", "bb" * 32, "J5n", "02" + "cc" * 32)
-    assert t == f"nick-auth|{'aa' * 32}|d:1|{'bb' * 32}|J5n|02{'cc' * 32}nick-auth-v1"
-
-
-def test_nick_auth_binds_challenge_directory_handshake_and_nick() -> None:
-    alice, mallory = identity(1), identity(9)
-    challenge = NickAuthChallenge.fresh("dir-a:5222")
-    hs_line = ClientHandshake(alice.nick, "regtest").to_line()
-    proof = NickAuthProof.create(alice, challenge, hs_line)
-    other_dir = NickAuthChallenge(challenge.challenge, "dir-b:5222")
-    with pytest.raises(NickAuthError):
-        proof.verify(other_dir, hs_line, alice.nick)  # replayed to another directory
-    with pytest.raises(NickAuthError):
-        proof.verify(NickAuthChallenge.fresh("dir-a:5222"), hs_line, alice.nick)
-    with pytest.raises(NickAuthError):
-        proof.verify(challenge, hs_line.replace("regtest", "signet"), alice.nick)
-    with pytest.raises(NickAuthError):
-        proof.verify(challenge, hs_line, mallory.nick)
-    bare = NickAuthProof("", "", proof.pubkey_hex, proof.signature)  # no echoed fields
-    bare.verify(challenge, hs_line, alice.nick)
-    with pytest.raises(NickAuthError):
-        bare.verify(other_dir, hs_line, alice.nick)
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
-        '{"code": "ok", "verified": false}',
-        '{"code": "invalid", "verified": true}',
-        '{"code": "nope", "verified": false}',
-        '{"code": "ok"}',
-        "[]",
-    ],
-)
-def test_inconsistent_nick_auth_results(line: str) -> None:
-    with pytest.raises(MalformedLineError):
-        NickAuthResult.from_line(line)
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
-        '{"kind": "challenge", "challenge": "short", "directory-id": "d:1"}',
-        '{"kind": "proof", "challenge": "' + "a" * 64 + '", "directory-id": "d:1"}',
-        '{"challenge": "' + "A" * 64 + '", "directory-id": "d:1"}',
-        '{"challenge": "' + "a" * 64 + '", "directory-id": "UPPER"}',
-    ],
-)
-def test_malformed_challenges(line: str) -> None:
-    with pytest.raises(MalformedLineError):
-        NickAuthChallenge.from_line(line)
 
 
 nick_st = st.integers(1, 200).map(lambda n: identity(n).nick)

@@ -206,7 +206,7 @@ def test_bad_nick_auth_proof_is_refused() -> None:
     frames = [decode_frame(x) for x in LineBuffer().feed(writer.take())]
     assert [f.type for f in frames] == [MessageType.DN_HANDSHAKE, MessageType.NICK_AUTH_CHALLENGE]
     # a proof signed by someone else's key for our nick
-    proof = {"kind": "proof", "pubkey": identity(9).pubkey_hex, "signature": identity(9).sign("x")}
+    proof = {"pubkey": identity(9).pubkey_hex, "signature": identity(9).sign("x")}
     core.feed(conn, encode_frame(MessageType.NICK_AUTH_PROOF, json.dumps(proof)))
     (result,) = [decode_frame(x) for x in LineBuffer().feed(writer.take())]
     assert json.loads(result.line) == {"code": "invalid", "verified": False}

@@ -128,7 +128,11 @@ def verify_nick_signature(
     """
     if not is_valid_nick(nick):
         raise BadSignatureError(f"not a JoinMarket nick: {nick[:32]!r}")
-    if len(pubkey_hex) != 66 or pubkey_hex[:2] not in ("02", "03") or not _HEX.fullmatch(pubkey_hex):
+    if (
+        len(pubkey_hex) != 66
+        or pubkey_hex[:2] not in ("02", "03")
+        or not _HEX.fullmatch(pubkey_hex)
+    ):
         raise BadSignatureError("public key is not 33-byte compressed hex")
     if nick_from_pubkey_hex(pubkey_hex.lower(), int(nick[1])) != nick:
         raise BadSignatureError(f"public key does not belong to nick {nick}")

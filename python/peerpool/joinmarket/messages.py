@@ -36,7 +36,7 @@ MAX_MOTD = 4096
 def _json_object(line: str, what: str) -> dict[str, Any]:
     try:
         obj = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise MalformedLineError(f"{what} is not JSON") from None
     if type(obj) is not dict:
         raise MalformedLineError(f"{what} is not a JSON object")
@@ -89,7 +89,10 @@ class ClientHandshake:
         return cls(
             nick=_field(obj, "nick", str, what),
             network=_field(obj, "network", str, what),
-            location=_field(obj, "location-string", str, what),
+            # joinmarket-ng reads a missing location as not serving one
+            location=_field(obj, "location-string", str, what)
+            if "location-string" in obj
+            else NOT_SERVING_ONION,
             features=_features(obj, what),
             proto_ver=_field(obj, "proto-ver", int, what),
             app_name=_field(obj, "app-name", str, what),

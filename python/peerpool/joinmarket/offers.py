@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -77,8 +78,14 @@ class Offer:
         return self.ordertype in RELATIVE_OFFERS
 
 
+# ASCII digits: str.isdigit() accepts '²', which int() refuses
+_SATOSHIS = re.compile(r"[0-9]{1,16}")
+_OID = re.compile(r"[0-9]{1,9}")
+_FRACTION = re.compile(r"[0-9.eE+-]{1,24}")
+
+
 def _amount(text: str, what: str) -> int:
-    if not text.isdigit() or len(text) > 16:
+    if _SATOSHIS.fullmatch(text) is None:
         raise MalformedLineError(f"offer {what} {text[:20]!r} is not a satoshi amount")
     value = int(text)
     if value > MAX_SATOSHIS:
@@ -92,7 +99,7 @@ def parse_offer(counterparty: str, command: Command, bond: bytes | None = None) 
     if len(command.args) != 5:
         raise MalformedLineError(f"{command.name} needs 5 fields, got {len(command.args)}")
     oid_text, min_text, max_text, txfee_text, cjfee_text = command.args
-    if not oid_text.isdigit() or len(oid_text) > 9:
+    if _OID.fullmatch(oid_text) is None:
         raise MalformedLineError(f"offer id {oid_text[:20]!r} is not a small integer")
     minsize = _amount(min_text, "minsize")
     maxsize = _amount(max_text, "maxsize")
@@ -100,12 +107,14 @@ def parse_offer(counterparty: str, command: Command, bond: bytes | None = None) 
         raise MalformedLineError("offer minsize is above maxsize")
     if command.name in RELATIVE_OFFERS:
         try:
+            if _FRACTION.fullmatch(cjfee_text) is None:
+                raise InvalidOperation
             cjfee = Decimal(cjfee_text)
-        except InvalidOperation:
+        except (InvalidOperation, ValueError, ArithmeticError):
             raise MalformedLineError(
                 f"relative cjfee {cjfee_text[:20]!r} is not a number"
             ) from None
-        if not cjfee.is_finite() or cjfee < 0 or cjfee >= 1 or len(cjfee_text) > 24:
+        if not cjfee.is_finite() or cjfee < 0 or cjfee >= 1:
             raise MalformedLineError("relative cjfee is not a fraction in [0, 1)")
     else:
         cjfee = Decimal(_amount(cjfee_text, "cjfee"))

@@ -225,7 +225,7 @@ class DirectoryClientProtocol:
             handler(line)
         except JoinMarketProtocolError as exc:
             self._drop(str(exc), line)
-        except Exception as exc:  # noqa: BLE001 - the peer's bytes must not kill us
+        except Exception as exc:
             self.dropped_unexpected += 1
             self._drop(f"unexpected {type(exc).__name__} on a relayed message", line)
 
@@ -242,6 +242,8 @@ class DirectoryClientProtocol:
             self._on_challenge(line)
         elif msg_type == MessageType.NICK_AUTH_RESULT:
             self._on_result(line)
+        elif msg_type == MessageType.NICK_AUTH_PROOF:
+            raise NickAuthError("a directory does not send nick-auth proofs")
         elif msg_type == MessageType.DISCONNECT:
             self._events.append(DisconnectRequested(line[:200]))
         elif self.state is not State.READY:
@@ -259,7 +261,7 @@ class DirectoryClientProtocol:
         if self.state is not State.HANDSHAKING:
             raise HandshakeRejectedError("unsolicited directory handshake")
         hs = DirectoryHandshake.from_line(line)
-        if hs.app_name != APP_NAME or not hs.directory:
+        if hs.app_name.lower() != APP_NAME or not hs.directory:
             raise HandshakeRejectedError(f"peer is not a JoinMarket directory ({hs.app_name!r})")
         if not hs.accepted:
             raise HandshakeRejectedError(f"directory refused our handshake: {hs.motd[:200]!r}")
@@ -284,7 +286,7 @@ class DirectoryClientProtocol:
         if self.state is not State.HANDSHAKING:
             raise HandshakeRejectedError("unsolicited peer handshake")
         hs = ClientHandshake.from_line(line)
-        if hs.app_name != APP_NAME or hs.directory:
+        if hs.app_name.lower() != APP_NAME or hs.directory:
             raise HandshakeRejectedError("peer is not a JoinMarket maker or taker")
         if hs.network != self.network:
             raise HandshakeRejectedError(f"peer is on network {hs.network!r}, not {self.network!r}")
@@ -320,9 +322,10 @@ class DirectoryClientProtocol:
             self._ready()
 
     def _on_challenge(self, line: str) -> None:
-        if self.state is not State.AUTHENTICATING:
-            self._drop("nick-auth challenge outside authentication", line)
-            return
+        if self.state is not State.AUTHENTICATING or self._challenge is not None:
+            # out of order (before our handshake was answered, twice, or after):
+            # a directory that breaks the sequence is not one we keep talking to
+            raise NickAuthError(f"nick-auth challenge out of order (state {self.state.value})")
         challenge = NickAuthChallenge.from_line(line)
         expected = self.expected_directory_id
         if expected is None or challenge.directory_id != expected:
@@ -338,8 +341,7 @@ class DirectoryClientProtocol:
 
     def _on_result(self, line: str) -> None:
         if self.state is not State.AUTHENTICATING or self._challenge is None:
-            self._drop("nick-auth result without a challenge", line)
-            return
+            raise NickAuthError(f"nick-auth result out of order (state {self.state.value})")
         result = NickAuthResult.from_line(line)
         if result.verified:
             self.nick_verified = True

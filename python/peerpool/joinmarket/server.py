@@ -18,9 +18,12 @@ import socket
 from types import TracebackType
 
 from peerpool.joinmarket.identity import NickIdentity
+from peerpool.joinmarket.logsummary import CauseSummary
 from peerpool.joinmarket.server_core import Conn, DirectoryCore, ServerConfig, ServerStats
 
 log = logging.getLogger(__name__)
+# one process-wide summary: a bug hit by every peer must not log once per peer
+_internal_errors = CauseSummary(log, "directory internal errors", level=logging.ERROR)
 
 # Ask for a deep accept queue; the kernel caps it at net.core.somaxconn. The
 # 1,000-clients-at-once figure needs more than asyncio's default of 100.
@@ -46,8 +49,17 @@ class _Connection(asyncio.Protocol):
         self.conn = self.core.open(transport, addr)
 
     def data_received(self, data: bytes) -> None:
-        if self.conn is not None:
-            self.core.feed(self.conn, data)
+        conn = self.conn
+        if conn is None:
+            return
+        try:
+            self.core.feed(conn, data)
+        except Exception as exc:
+            # the core raises nothing for bad input (the fuzz tests hold it to
+            # that); should a bug slip through, this peer is cut and counted
+            self.core.stats.closed_bad_input += 1
+            self.core.close(conn, f"internal error on input: {type(exc).__name__}", abort=True)
+            _internal_errors.add(f"{type(exc).__name__}: {exc}")
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.conn is not None:
@@ -73,6 +85,7 @@ class DirectoryServer:
         config: ServerConfig | None = None,
         backlog: int = DEFAULT_BACKLOG,
         tick_interval: float = 5.0,
+        summary_interval: float = 60.0,
     ) -> None:
         if config is None:
             config = ServerConfig(network=network, directory_id=directory_id)
@@ -84,6 +97,9 @@ class DirectoryServer:
         self.tick_interval = tick_interval
         self._server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
+        # closes are logged per cause and interval, never one line per peer
+        self.closes = CauseSummary(log, "directory closed connections", interval=summary_interval)
+        self.core.close_listeners.append(lambda _conn, reason: self.closes.add(reason))
 
     @property
     def nick(self) -> str:
@@ -112,6 +128,8 @@ class DirectoryServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        # every read of one loop turn, and every departure, share one flush
+        self.core.set_schedule(loop.call_soon)
         self._server = await loop.create_server(
             lambda: _Connection(self.core),
             self.host,
@@ -128,6 +146,7 @@ class DirectoryServer:
             await asyncio.sleep(self.tick_interval)
             try:
                 self.core.tick()
+                self.closes.emit_due()
             except Exception:  # a bug in one tick must not stop the timers
                 log.exception("directory tick failed")
 

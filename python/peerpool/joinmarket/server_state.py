@@ -7,6 +7,7 @@ knobs an operator tunes and the numbers they watch are in one short file.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,6 +23,7 @@ class Writer(Protocol):
     def write(self, data: bytes) -> None: ...
     def close(self) -> None: ...
     def abort(self) -> None: ...
+    def is_closing(self) -> bool: ...
     def get_write_buffer_size(self) -> int: ...
 
 
@@ -32,20 +34,37 @@ class PeerState(enum.Enum):
     CLOSED = 3
 
 
+MiB = 1024 * 1024
+
+
 @dataclass
 class ServerConfig:
+    """The operator's knobs. Defaults follow joinmarket-ng 0.37's directory where
+    its clients depend on them (rate limits, heartbeat), as measured in issue 8."""
+
     network: str
     motd: str = "peerpool JoinMarket directory"
     directory_id: str | None = None  # nick auth is offered when set (JMP-0005)
+    # with a directory id: refuse peers that do not prove their nick (code "policy");
+    # without, unproven peers are served but a proven owner displaces them
+    require_verified: bool = False
+    nick_auth_timeout: float = 20.0  # a proof later than this is "expired"
     max_line: int = MAX_LINE_BYTES
     max_peers: int = 10_000
-    rate: float = 100.0  # lines per second per connection, sustained
-    burst: float = 500.0  # lines a connection may send at once
-    max_rate_violations: int = 1_000  # dropped lines before the connection is cut
-    max_write_buffer: int = 8 * 1024 * 1024  # a reader slower than this is cut
+    rate: float = 500.0  # lines per second per connection, sustained (joinmarket-ng)
+    burst: float = 1000.0  # lines a connection may send at once (joinmarket-ng)
+    # lines over the rate are dropped; None never disconnects for it (joinmarket-ng)
+    max_rate_violations: int | None = None
+    max_write_buffer: int = 8 * MiB  # a reader slower than this is cut
+    # all connections' queued output together; over it, the largest backlogs
+    # (peers that do not read) are cut until the total is under 3/4 of it
+    max_queued_total: int = 256 * MiB
     handshake_timeout: float = 30.0
-    idle_ping: float = 60.0  # ping a quiet peer after this many seconds
-    idle_timeout: float = 180.0  # cut a peer silent for this long
+    # heartbeat as joinmarket-ng: after idle_ping s of silence a ping-capable
+    # peer is pinged and any other is probed with a unicast !orderbook (which a
+    # maker answers); after idle_timeout s of silence the peer is evicted
+    idle_ping: float = 600.0
+    idle_timeout: float = 1500.0
 
 
 @dataclass
@@ -55,13 +74,19 @@ class ServerStats:
     public_relayed: int = 0
     public_deliveries: int = 0
     private_relayed: int = 0
+    locations_forwarded: int = 0
     dropped_spoofed: int = 0
     dropped_no_recipient: int = 0
     dropped_rate: int = 0
     dropped_unknown: int = 0
+    nick_auth_verified: int = 0
+    nick_auth_failed: int = 0  # malformed, invalid, expired and policy results
+    displaced: int = 0  # unverified holders of a nick cut when its owner proved it
     closed_bad_input: int = 0
     closed_slow: int = 0
+    closed_budget: int = 0  # cut to keep the server-wide output budget
     closed_idle: int = 0
+    departures_sent: int = 0  # departure entries broadcast (in coalesced lines)
 
 
 class Conn:
@@ -69,6 +94,7 @@ class Conn:
 
     __slots__ = (
         "addr",
+        "auth_deadline",
         "challenge",
         "features",
         "handshake_line",
@@ -76,11 +102,14 @@ class Conn:
         "last_seen",
         "lines",
         "location",
+        "location_frames",
         "nick",
         "opened",
         "pinged",
+        "queued",
         "state",
         "tokens",
+        "verified",
         "violations",
         "writer",
     )
@@ -92,27 +121,39 @@ class Conn:
         self.state = PeerState.HANDSHAKE
         self.nick = ""
         self.location = NOT_SERVING_ONION
+        self.location_frames: dict[bool, bytes] | None = None
         self.features: frozenset[str] = frozenset()
         self.handshake_line = ""
         self.challenge: NickAuthChallenge | None = None
+        self.auth_deadline = 0.0
+        self.verified = False
         self.tokens = burst
         self.last_refill = now
         self.last_seen = now
         self.opened = now
         self.pinged = False
         self.violations = 0
+        self.queued = 0  # write buffer size when last looked at (budget bookkeeping)
 
     def entry(self, disconnected: bool = False) -> PeerEntry:
         return PeerEntry(self.nick, self.location, disconnected, self.features)
 
 
+# ASCII digits only: str.isdigit() is true for '²' and for 5,000-digit strings,
+# which int() then refuses (ValueError)
+_PORT = re.compile(r"[0-9]{1,5}")
+_HOST = re.compile(r"[A-Za-z0-9.\-\[\]:_]+")
+
+
 def valid_location(location: str) -> bool:
     if location == NOT_SERVING_ONION:
         return True
+    if len(location) > MAX_LOCATION:
+        return False
     host, sep, port = location.rpartition(":")
     return (
-        bool(sep and host and port.isdigit())
+        bool(sep)
+        and _HOST.fullmatch(host) is not None
+        and _PORT.fullmatch(port) is not None
         and 0 < int(port) < 65536
-        and len(location) <= MAX_LOCATION
-        and not any(c in location for c in ",;! ")
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from enum import IntEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from peerpool.errors import LineTooLongError, MalformedLineError
 
@@ -64,8 +64,9 @@ def decode_frame(raw: bytes | bytearray) -> Frame:
     """
     try:
         obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedLineError(f"line is not JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        # RecursionError: '[' x 50,000 fits in a line and nests past the C scanner's limit
+        raise MalformedLineError(f"line is not JSON: {type(exc).__name__}") from None
     if type(obj) is not dict:
         raise MalformedLineError(f"line is JSON {type(obj).__name__}, not an object")
     msg_type = obj.get("type")
@@ -76,6 +77,48 @@ def decode_frame(raw: bytes | bytearray) -> Frame:
     if type(line) is not str:
         raise MalformedLineError("envelope has no string 'line'")
     return Frame(msg_type, line)
+
+
+def _reject_constant(name: str) -> Any:
+    raise MalformedLineError(f"JSON constant {name} is not allowed")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise MalformedLineError("JSON object with a duplicate key")
+    return obj
+
+
+def strict_json_object(text: str, what: str, keys: frozenset[str] | None = None) -> dict[str, Any]:
+    """Parse ``text`` as one JSON object, strictly: duplicate keys, NaN and
+    Infinity, deep nesting and (with ``keys``) any other set of keys than
+    exactly ``keys`` are :class:`MalformedLineError`. joinmarket-ng's payload
+    models parse nick-auth messages this way, so ours must be as strict in what
+    we accept and exact in what we send."""
+    try:
+        obj = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+    except MalformedLineError as exc:
+        raise MalformedLineError(f"{what}: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise MalformedLineError(f"{what} is not JSON ({type(exc).__name__})") from None
+    if type(obj) is not dict:
+        raise MalformedLineError(f"{what} is not a JSON object")
+    if keys is not None and obj.keys() != keys:
+        raise MalformedLineError(f"{what} has fields {sorted(obj)[:8]}, expected {sorted(keys)}")
+    return obj
+
+
+def is_unicode(text: str) -> bool:
+    """False when ``text`` holds a lone surrogate (JSON's ``\\ud800`` decodes to
+    one): such text cannot be encoded, hashed or signed as UTF-8."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class LineBuffer:
