@@ -61,6 +61,7 @@ class Output:
         if conn.state is PeerState.CLOSED or conn.writer.is_closing():
             return
         conn.writer.write(data)
+        self.stats.writes += 1
         self._sample(conn)
         self._enforce()
 
@@ -133,6 +134,7 @@ class Output:
         if conn.writer.is_closing():
             return
         conn.writer.write(data)
+        self.stats.writes += 1
         self._sample(conn)
 
     def _flush_departures(self) -> None:
@@ -172,6 +174,7 @@ class Output:
             if size > limit:
                 self._over.append(conn)
         self.queued_total = total
+        self.stats.writes += count
         return count
 
     # --- limits -------------------------------------------------------------------------
@@ -199,7 +202,7 @@ class Output:
             if self.queued_total <= target or conn.queued == 0:
                 break
             self.stats.closed_budget += 1
-            self.queued_total -= conn.queued
+            # the cut reaches forget(), which takes conn.queued off the total
             self._cut(conn, f"output budget: {conn.queued} bytes queued, not draining")
 
     def forget(self, conn: Conn) -> None:

@@ -87,6 +87,7 @@ class ServerStats:
     closed_budget: int = 0  # cut to keep the server-wide output budget
     closed_idle: int = 0
     departures_sent: int = 0  # departure entries broadcast (in coalesced lines)
+    writes: int = 0  # transport writes (one per recipient per flush, not per line)
 
 
 class Conn:
