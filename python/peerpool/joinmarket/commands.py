@@ -32,8 +32,22 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--motd", default="peerpool JoinMarket directory")
     parser.add_argument("--max-line", type=int, default=MAX_LINE_BYTES, help="bytes per line")
     parser.add_argument("--max-peers", type=int, default=10_000)
-    parser.add_argument("--rate", type=float, default=100.0, help="lines/s per connection")
-    parser.add_argument("--burst", type=float, default=500.0, help="lines per burst")
+    defaults = ServerConfig(network="")
+    parser.add_argument(
+        "--rate", type=float, default=defaults.rate, help="lines/s per connection (500)"
+    )
+    parser.add_argument("--burst", type=float, default=defaults.burst, help="lines per burst")
+    parser.add_argument(
+        "--require-verified",
+        action="store_true",
+        help="with --directory-id: refuse peers that do not prove their nick (JMP-0005)",
+    )
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        default=None,
+        help="serve /health and /status on this port of 127.0.0.1 (off by default)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -57,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
         max_peers=args.max_peers,
         rate=args.rate,
         burst=args.burst,
+        require_verified=args.require_verified,
     )
-    server = DirectoryServer(args.host, args.port, config=config)
+    server = DirectoryServer(args.host, args.port, config=config, http_port=args.http_port)
 
     async def main() -> None:
         await server.start()

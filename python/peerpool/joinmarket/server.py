@@ -16,10 +16,14 @@ import contextlib
 import logging
 import socket
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from peerpool.joinmarket.identity import NickIdentity
 from peerpool.joinmarket.logsummary import CauseSummary
 from peerpool.joinmarket.server_core import Conn, DirectoryCore, ServerConfig, ServerStats
+
+if TYPE_CHECKING:
+    from peerpool.joinmarket.http_status import StatusEndpoint
 
 log = logging.getLogger(__name__)
 # one process-wide summary: a bug hit by every peer must not log once per peer
@@ -86,7 +90,11 @@ class DirectoryServer:
         backlog: int = DEFAULT_BACKLOG,
         tick_interval: float = 5.0,
         summary_interval: float = 60.0,
+        http_port: int | None = None,
+        http_host: str = "127.0.0.1",
     ) -> None:
+        """``http_port`` serves ``/health`` and ``/status`` there (off when None;
+        0 picks a free port, see :attr:`http_port` after :meth:`start`)."""
         if config is None:
             config = ServerConfig(network=network, directory_id=directory_id)
         self.config = config
@@ -97,6 +105,9 @@ class DirectoryServer:
         self.tick_interval = tick_interval
         self._server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._http: StatusEndpoint | None = None
+        self._http_port = http_port
+        self._http_host = http_host
         # closes are logged per cause and interval, never one line per peer
         self.closes = CauseSummary(log, "directory closed connections", interval=summary_interval)
         self.core.close_listeners.append(lambda _conn, reason: self.closes.add(reason))
@@ -123,6 +134,14 @@ class DirectoryServer:
         return self._port
 
     @property
+    def listening(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
+    @property
+    def http_port(self) -> int | None:
+        return self._http.port if self._http is not None else self._http_port
+
+    @property
     def address(self) -> str:
         return f"{self.host}:{self._port}"
 
@@ -139,6 +158,11 @@ class DirectoryServer:
         )
         self._port = self._server.sockets[0].getsockname()[1]
         self._ticker = asyncio.create_task(self._tick_forever(), name="jm-directory-tick")
+        if self._http_port is not None:
+            from peerpool.joinmarket.http_status import StatusEndpoint
+
+            self._http = StatusEndpoint(self, self._http_host, self._http_port)
+            await self._http.start()
         log.info("directory %s listening on %s (%s)", self.nick, self.address, self.config.network)
 
     async def _tick_forever(self) -> None:
@@ -161,6 +185,9 @@ class DirectoryServer:
 
     async def close(self) -> None:
         """Stop listening, say goodbye to every peer and close their connections."""
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
