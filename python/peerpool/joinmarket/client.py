@@ -63,6 +63,7 @@ class DirectoryClient:
         max_line: int = MAX_LINE_BYTES,
         queue_size: int = 10_000,
         peer_nick: str | None = None,
+        extra_features: frozenset[str] = frozenset(),
     ) -> None:
         """``peer_nick`` makes this a direct connection to that maker's own onion
         (peer isolation category, 793 answered by 793) instead of a directory."""
@@ -96,6 +97,7 @@ class DirectoryClient:
             directory_id=self.directory_id,
             max_line=max_line,
             peer_nick=peer_nick,
+            extra_features=extra_features,
         )
         self.peer_nick = peer_nick
         self.peers: dict[str, PeerEntry] = {}

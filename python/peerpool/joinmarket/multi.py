@@ -14,6 +14,14 @@ On top of :class:`DirectoryClientPool` it adds what a coinjoin needs:
   connection, keeps only correctly signed messages from the nicks asked,
   drops the copies that arrive through several directories, counts several
   ``!sig`` per maker, and reports ``!error`` as an error entry.
+
+**Compatibility surface.** A taker written against joinmarket-ng's
+``taker.multi_directory.MultiDirectoryClient`` finds the names it calls, with
+the same meaning, thin over the API above: the ``neutrino_compat``
+constructor option (advertises the ``neutrino_compat`` handshake feature),
+:meth:`connect_all`, :meth:`is_nick_active`, :meth:`sync_nicks_with_peerlist`,
+:meth:`send_privmsg` (returns the channel used) and the single-maker
+:meth:`wait_for_response`. These names are kept stable for that purpose.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,9 +44,15 @@ from peerpool.net import Address
 log = logging.getLogger(__name__)
 
 DIRECT = "direct"
+FEATURE_NEUTRINO_COMPAT = "neutrino_compat"  # joinmarket-ng: the taker can use neutrino makers
 DIRECTORY_PREFIX = "directory:"
 MAX_DIRECT = 64  # direct connections kept open at once (one per maker of a round)
 MAX_SEEN = 50_000  # message fingerprints remembered for deduplication
+MAX_INBOX = 1_000  # private messages kept for wait_for_response until taken
+
+
+def _key(message: PrivateMessage) -> tuple[str, str, str]:
+    return (message.from_nick, message.command, message.data)
 
 
 @dataclass
@@ -46,6 +61,7 @@ class Responses:
 
     messages: list[PrivateMessage] = field(default_factory=list)
     error: str | None = None
+    error_message: PrivateMessage | None = None  # the signed !error itself
 
     @property
     def failed(self) -> bool:
@@ -60,8 +76,15 @@ class MultiDirectoryClient(DirectoryClientPool):
         *,
         on_nick_leave: Callable[[str], None] | None = None,
         direct_timeout: float = 5.0,
+        neutrino_compat: bool = False,
         **options: Any,
     ) -> None:
+        if neutrino_compat:
+            client_options = dict(options.pop("client_options", None) or {})
+            features = frozenset(client_options.get("extra_features", frozenset()))
+            client_options["extra_features"] = features | {FEATURE_NEUTRINO_COMPAT}
+            options["client_options"] = client_options
+        self.neutrino_compat = neutrino_compat
         super().__init__(addresses, network, **options)
         self.on_nick_leave = on_nick_leave
         self.direct_timeout = direct_timeout
@@ -71,6 +94,11 @@ class MultiDirectoryClient(DirectoryClientPool):
         self.leave_listeners.append(self._directory_says_left)
         self.disconnected_callbacks.append(self._directory_lost)
         self.listeners.append(self._note_route)
+        # for wait_for_response: answers kept until taken (bounded)
+        self._inbox: OrderedDict[tuple[str, str, str], PrivateMessage] = OrderedDict()
+        self._taken: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._arrived = asyncio.Event()
+        self.listeners.append(self._keep)
 
     # --- nick tracking -----------------------------------------------------------
 
@@ -258,6 +286,7 @@ class MultiDirectoryClient(DirectoryClientPool):
             seen.add(key)
             if message.command == "error":
                 results[message.from_nick].error = message.data
+                results[message.from_nick].error_message = message
             else:
                 results[message.from_nick].messages.append(message)
             if all(complete(n) for n in wanted):
@@ -271,6 +300,87 @@ class MultiDirectoryClient(DirectoryClientPool):
         finally:
             self.listeners.remove(on_message)
         return results
+
+    # --- joinmarket-ng compatibility surface ----------------------------------------
+
+    async def connect_all(self, *, timeout: float | None = None) -> int:
+        """Connect every configured directory at once; the number now connected."""
+        await self.connect_all_parallel(timeout=timeout)
+        return len(self.connected_clients())
+
+    def is_nick_active(self, nick: str) -> bool:
+        """Whether any connected directory (or our direct connection) still has ``nick``."""
+        return self.nick_present(nick)
+
+    def sync_nicks_with_peerlist(self, server: str, active_nicks: Iterable[str]) -> None:
+        """Take a fresh peerlist of directory ``server`` (``host:port``) as the truth:
+        nicks it knew and no longer lists have left it (and, if no other channel
+        has them, left altogether: ``on_nick_leave`` fires)."""
+        client = self.clients.get(server)
+        if client is None:
+            raise DirectoryConnectionError(f"no directory {server!r} in this pool")
+        active = set(active_nicks)
+        for nick in [n for n in client.peers if n not in active]:
+            del client.peers[nick]
+            self._directory_says_left(client, nick)
+
+    async def send_privmsg(
+        self,
+        recipient: str,
+        command: str,
+        data: str,
+        log_routing: bool = False,
+        force_channel: str | None = None,
+    ) -> str:
+        """:meth:`send_private` under joinmarket-ng's name; returns the channel."""
+        channel = await self.send_private(recipient, command, data, force_channel=force_channel)
+        if log_routing:
+            log.info("sent !%s to %s via %s", command, recipient, channel)
+        return channel
+
+    async def wait_for_response(
+        self, from_nick: str, expected_command: str, timeout: float
+    ) -> PrivateMessage | None:
+        """The next ``expected_command`` (or ``!error``) from one maker, or None at
+        ``timeout``; an ``!error`` is returned as the message it is.
+
+        As in joinmarket-ng, an answer that arrived before the call (the maker
+        was quick, or the taker was busy sending to others) is not lost: signed
+        private messages are kept in a small inbox until one call takes them,
+        and the copies of a taken message through other directories are not
+        returned again."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        wanted = (expected_command, "error")
+        while True:
+            for message in self._inbox.values():
+                if message.from_nick == from_nick and message.command in wanted:
+                    self._take(message)
+                    return message
+            left = deadline - loop.time()
+            if left <= 0:
+                return None
+            self._arrived.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), left)
+
+    def _keep(self, client: DirectoryClient, message: Message) -> None:
+        if not isinstance(message, PrivateMessage):
+            return
+        key = _key(message)
+        if key in self._taken or key in self._inbox:
+            return  # a copy through another directory
+        self._inbox[key] = message
+        if len(self._inbox) > MAX_INBOX:  # bounded: the oldest unclaimed answer goes
+            self._inbox.popitem(last=False)
+        self._arrived.set()
+
+    def _take(self, message: PrivateMessage) -> None:
+        key = _key(message)
+        del self._inbox[key]
+        self._taken[key] = None
+        while len(self._taken) > MAX_INBOX:
+            self._taken.popitem(last=False)
 
     async def close_all(self) -> list[tuple[str, BaseException]]:
         direct = list(self.direct.values())
