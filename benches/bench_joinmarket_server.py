@@ -8,8 +8,17 @@ connected and handshaken (untimed), then times only the traffic phase: from
 
 Targets (2 cores): public relay with 1,000 peers >= 100,000 deliveries/s with
 nothing lost; private relay between 50 pairs >= 30,000 msg/s; 1,000 clients
-handshaken in < 0.5 s with no attempt dropped by the listen backlog. Under
-``--benchmark-disable`` (``make test``) every size is scaled down to a smoke run.
+handshaken in < 0.5 s with no attempt dropped by the listen backlog; paced
+public relay (issue 8.4: 1,000 peers, 10 senders offering 2,000 messages/s in
+total, one message per read) with every delivery made and p99 latency under
+100 ms. Under ``--benchmark-disable`` (``make test``) every size is scaled
+down to a smoke run.
+
+Figures are the median round (of 3), never the best. The baseline is
+``jm_naive_relay.py``: a straightforward streams relay we wrote as a stand-in,
+not joinmarket-ng (which is not installable here); issue 8 quotes
+joinmarket-ng's own figures, measured there, and the README shows them beside
+ours as quoted figures.
 """
 
 from __future__ import annotations
@@ -60,9 +69,12 @@ def loop_thread() -> Iterator[LoopThread]:
 class Round:
     """One server plus one load generator, prepared outside the timed region."""
 
-    def __init__(self, lt: LoopThread, naive: bool, mode: str, peers: int, messages: int) -> None:
+    def __init__(
+        self, lt: LoopThread, naive: bool, mode: str, peers: int, messages: int, extra: list[str]
+    ) -> None:
         self.lt = lt
         self.naive = naive
+        self.extra = extra
         self.server: Any = None
         self.mode, self.peers, self.messages = mode, peers, messages
         self.proc: subprocess.Popen[str] | None = None
@@ -83,7 +95,7 @@ class Round:
         port = self.lt.run(self._start_server())
         cmd = [
             sys.executable, str(LOADGEN), "--port", str(port), "--mode", self.mode,
-            "--peers", str(self.peers), "--messages", str(self.messages),
+            "--peers", str(self.peers), "--messages", str(self.messages), *self.extra,
         ]  # fmt: skip
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
@@ -110,13 +122,16 @@ class Round:
 
 
 def _bench(benchmark: Any, lt: LoopThread, naive: bool, mode: str, peers: int, messages: int,
-           rounds: int) -> dict[str, float]:  # fmt: skip
+           rounds: int, extra: tuple[str, ...] = (), lossless: bool = True,
+           ) -> dict[str, float]:  # fmt: skip
+    """Run ``rounds`` rounds; return the median round (by elapsed time, or by p99
+    latency for the paced mode), never the best."""
     results: list[dict[str, float]] = []
     current: list[Round] = []
 
     def setup() -> None:
         current.clear()
-        current.append(Round(lt, naive, mode, peers, messages))
+        current.append(Round(lt, naive, mode, peers, messages, list(extra)))
         current[0].setup()
 
     def target() -> None:
@@ -129,10 +144,12 @@ def _bench(benchmark: Any, lt: LoopThread, naive: bool, mode: str, peers: int, m
     benchmark.pedantic(target, setup=setup, teardown=teardown, rounds=rounds, iterations=1)
     if current:  # pytest-benchmark skips teardown when benchmarks are disabled
         teardown()
-    best = min(results, key=lambda r: r["elapsed"])
-    for r in results:
-        assert r["failed"] == 0, f"lost or refused: {r}"
-    return best
+    key = "p99_ms" if mode == "paced" else "elapsed"
+    median = sorted(results, key=lambda r: r[key])[len(results) // 2]
+    if lossless:
+        for r in results:
+            assert r["failed"] == 0, f"lost or refused: {r}"
+    return median
 
 
 def _sizes(benchmark: Any, full: tuple[int, int], smoke: tuple[int, int]) -> tuple[int, int]:
@@ -193,3 +210,35 @@ def test_private_relay_50_pairs_baseline(benchmark: Any, loop_thread: LoopThread
     r = _bench(benchmark, loop_thread, True, "private", peers, messages, 1)
     benchmark.extra_info["items"] = r["expected"]
     benchmark.extra_info["figure"] = _relay_figure(r, "msg")
+
+
+def _paced_args(benchmark: Any) -> tuple[int, tuple[str, ...]]:
+    if benchmark.disabled:  # smoke: 100 peers, 2 senders, 200 msg/s for 1 s
+        return 100, ("--senders", "2", "--rate", "200", "--duration", "1", "--sample", "5")
+    return 1000, ("--senders", "10", "--rate", "2000", "--duration", "5", "--sample", "20")
+
+
+def _paced_figure(r: dict[str, float]) -> str:
+    return (
+        f"p99 {r['p99_ms']:.1f} ms, p50 {r['p50_ms']:.1f} ms, max {r['max_ms']:.0f} ms; "
+        f"{int(r['received'])} of {int(r['expected'])} delivered "
+        f"({r['offered_per_s']:,.0f} msg/s offered)"
+    )
+
+
+@pytest.mark.benchmark(group="jm.server.public_paced_1000_peers")
+def test_public_paced_1000_peers(benchmark: Any, loop_thread: LoopThread) -> None:
+    peers, extra = _paced_args(benchmark)
+    r = _bench(benchmark, loop_thread, False, "paced", peers, 0, _rounds(benchmark, False), extra)
+    benchmark.extra_info["items"] = r["expected"]
+    benchmark.extra_info["figure"] = _paced_figure(r)
+
+
+@pytest.mark.benchmark(group="jm.server.public_paced_1000_peers")
+def test_public_paced_1000_peers_baseline(benchmark: Any, loop_thread: LoopThread) -> None:
+    peers, extra = _paced_args(benchmark)
+    # the stand-in falls far behind at full size: give it 20 s and report what it did
+    extra = (*extra, "--timeout", "20")
+    r = _bench(benchmark, loop_thread, True, "paced", peers, 0, 1, extra, lossless=False)
+    benchmark.extra_info["items"] = r["received"]
+    benchmark.extra_info["figure"] = _paced_figure(r)

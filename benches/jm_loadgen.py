@@ -1,12 +1,19 @@
 """Load generator for the JoinMarket directory benchmarks, run as a separate process.
 
-    python benches/jm_loadgen.py --port P --mode handshake|public|private --peers N --messages M
+    python benches/jm_loadgen.py --port P --mode handshake|public|private|paced --peers N --messages M
 
 It prepares (identities, and for relay modes the connections and handshakes),
 prints ``ready``, waits for ``go`` on stdin, runs the timed phase and prints one
 JSON line: ``{"elapsed": s, "expected": n, "received": n, "failed": n}``. A
 delivery is one line arriving at one peer. Receivers only count newlines, so
 the generator stays cheaper than the server it measures.
+
+``paced``: ``--senders`` peers offer ``--rate`` public messages per second in
+total, each written alone (one message per read at the server), for
+``--duration`` s. Each message carries its send time; ``--sample`` of the
+receivers parse every line and record the delivery latency (the others only
+count, which keeps the generator cheap), so the result adds ``p50_ms``,
+``p99_ms`` and ``max_ms`` over the sampled deliveries.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ class Peer(asyncio.Protocol):
     def __init__(self, hello: bytes, totals: Totals) -> None:
         self.hello = hello
         self.totals = totals
+        self.latencies: list[float] | None = None  # set on the sampled receivers
+        self.partial = b""
         self.accepted: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.head = b""
         self.transport: asyncio.Transport | None = None
@@ -53,6 +62,8 @@ class Peer(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.accepted.done():
             self.totals.add(data.count(b"\n"))
+            if self.latencies is not None:
+                self._sample(data)
             return
         self.head += data
         line, sep, rest = self.head.partition(b"\n")
@@ -65,6 +76,17 @@ class Peer(asyncio.Protocol):
         )
         self.accepted.set_result(bool(ok))
         self.totals.add(rest.count(b"\n"))
+
+    def _sample(self, data: bytes) -> None:
+        now = time.monotonic_ns()
+        lines = (self.partial + data).split(b"\n")
+        self.partial = lines.pop()
+        assert self.latencies is not None
+        for line in lines:
+            mark = line.find(b" t=")
+            if mark >= 0:
+                end = line.find(b" ", mark + 3)
+                self.latencies.append((now - int(line[mark + 3 : end])) / 1e6)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.accepted.done():
@@ -85,6 +107,47 @@ async def send_all(peer: Peer, frames: list[bytes]) -> None:
     for i in range(0, len(frames), BATCH):
         peer.transport.write(b"".join(frames[i : i + BATCH]))
         await asyncio.sleep(0)
+
+
+async def paced(peers: list[Peer], ids: list[NickIdentity], args: argparse.Namespace,
+                totals: Totals) -> dict[str, float]:  # fmt: skip
+    senders = max(1, min(args.senders, len(peers)))
+    per_sender = args.rate / senders
+    count = int(per_sender * args.duration)
+    for peer in peers[senders : senders + args.sample]:
+        peer.latencies = []
+    totals.expected = count * senders * (len(peers) - 1)
+
+    async def send(peer: Peer, ident: NickIdentity, offset: float) -> None:
+        assert peer.transport is not None
+        loop = asyncio.get_running_loop()
+        start = loop.time() + offset
+        for seq in range(count):
+            delay = start + seq / per_sender - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            body = f"hp2 {seq} t={time.monotonic_ns()} {'x' * 24}"
+            peer.transport.write(encode_frame(MessageType.PUBMSG, public_line(ident.nick, body)))
+
+    start = time.perf_counter()
+    # senders start staggered across one period, so their messages interleave
+    await asyncio.gather(*(send(peers[s], ids[s], s / args.rate) for s in range(senders)))
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(totals.done.wait(), args.timeout)
+    elapsed = time.perf_counter() - start
+    latencies = sorted(x for p in peers if p.latencies for x in p.latencies)
+    n = len(latencies)
+    return {
+        "elapsed": elapsed,
+        "expected": totals.expected,
+        "received": totals.received,
+        "failed": max(0, totals.expected - totals.received),
+        "offered_per_s": count * senders / args.duration,
+        "sampled": n,
+        "p50_ms": latencies[n // 2] if n else 0.0,
+        "p99_ms": latencies[min(n - 1, int(n * 0.99))] if n else 0.0,
+        "max_ms": latencies[-1] if n else 0.0,
+    }
 
 
 async def run(args: argparse.Namespace) -> dict[str, float]:
@@ -111,6 +174,14 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         await asyncio.sleep(0.2)  # let join traffic settle before counting
         totals.received = 0
         plan: list[tuple[Peer, list[bytes]]] = []
+        if args.mode == "paced":
+            print("ready", flush=True)
+            await go
+            result = await paced(peers, ids, args, totals)
+            for peer in peers:
+                if peer.transport is not None:
+                    peer.transport.close()
+            return result
         if args.mode == "public":
             senders = max(1, min(args.senders, args.peers))
             per = args.messages // senders
@@ -145,12 +216,17 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--mode", choices=("handshake", "public", "private"), required=True)
+    parser.add_argument(
+        "--mode", choices=("handshake", "public", "private", "paced"), required=True
+    )
     parser.add_argument("--peers", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=100)
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--network", default="regtest")
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--rate", type=float, default=2000.0, help="paced: messages/s in total")
+    parser.add_argument("--duration", type=float, default=5.0, help="paced: seconds of sending")
+    parser.add_argument("--sample", type=int, default=20, help="paced: receivers timing lines")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args))), flush=True)
 

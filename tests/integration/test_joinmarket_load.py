@@ -162,7 +162,8 @@ async def test_non_reading_peers_are_cut_to_keep_the_output_budget() -> None:
         attackers.stop()
         victim.stop()
         await server.close()
-    assert server.stats.closed_budget + server.stats.closed_slow >= 1
-    assert outcome["cut"] >= 1 and server.stats.closed_budget >= 1, (outcome, server.stats, peak)
-    assert peak <= budget, (peak, budget)
-    assert rtt["connected"] and rtt["max"] < RTT_BOUND, rtt
+    state = (outcome, rtt, peak, server.stats)
+    assert server.stats.closed_budget >= 1, state
+    assert outcome["cut"] >= 1, state  # the non-readers themselves saw it
+    assert peak <= budget, state
+    assert rtt["connected"] and rtt["max"] < RTT_BOUND, state

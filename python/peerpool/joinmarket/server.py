@@ -148,7 +148,7 @@ class DirectoryServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         # every read of one loop turn, and every departure, share one flush
-        self.core.set_schedule(loop.call_soon)
+        self.core.set_schedule(loop.call_soon, loop.call_later)
         self._server = await loop.create_server(
             lambda: _Connection(self.core),
             self.host,
