@@ -191,7 +191,10 @@ def test_public_relay_1000_peers(benchmark: Any, loop_thread: LoopThread) -> Non
 @pytest.mark.benchmark(group="jm.server.public_relay_1000_peers")
 def test_public_relay_1000_peers_baseline(benchmark: Any, loop_thread: LoopThread) -> None:
     peers, messages = _sizes(benchmark, (1000, 1000), (100, 20))
-    r = _bench(benchmark, loop_thread, True, "public", peers, messages, 1)
+    # the stand-in may fall far behind: bounded, and the figure says what it delivered
+    r = _bench(
+        benchmark, loop_thread, True, "public", peers, messages, 1, ("--timeout", "30"), False
+    )
     benchmark.extra_info["items"] = r["expected"]
     benchmark.extra_info["figure"] = _relay_figure(r, "deliveries")
 

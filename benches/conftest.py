@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
                     "ratio": base_median / median if base_median and median else None,
                     "throughput": _throughput(median, b.extra_info),
                     "figure": b.extra_info.get("figure", ""),
+                    "baseline_figure": base[0].extra_info.get("figure", "") if base else "",
+                    "measured": time.strftime("%Y-%m-%d", time.gmtime()),
                 }
             )
     SUMMARY.parent.mkdir(exist_ok=True)

@@ -29,6 +29,7 @@ TARGETS = {
     "jm.server.handshake_1000": "1,000 handshakes < 0.5 s, none dropped",
     "jm.server.public_relay_1000_peers": ">= 100,000 deliveries/s, none lost",
     "jm.server.private_relay_50_pairs": ">= 30,000 msg/s",
+    "jm.server.public_paced_1000_peers": "p99 < 100 ms at 2,000 msg/s offered, none lost",
     "jm.taker.orderbook_1000_offers_3_directories": "< 1 s after the last offer",
     "pool.connect_retry_10_of_which_3_dead": "returns once the 7 live ones are connected",
 }
@@ -47,11 +48,23 @@ def table(rows: dict[str, dict]) -> str:
         r = rows[group]
         ratio = f"{r['ratio']:.1f}x" if r.get("ratio") else "n/a"
         extra = " ".join(x for x in (r.get("throughput"), r.get("figure")) if x)
+        if r.get("baseline_figure"):  # end-to-end baselines have figures of their own
+            extra += f" (baseline: {r['baseline_figure']})"
         target = TARGETS.get(group.split(":")[0], "")
         lines.append(
             f"| {group} | {_ms(r['ours_s'])} | {_ms(r.get('baseline_s'))} | {ratio} | {extra} | {target} |"
         )
-    stamp = time.strftime("%Y-%m-%d", time.gmtime(SUMMARY.stat().st_mtime))
+    # a partial run refreshes only its groups: say which rows are from which day
+    fallback = time.strftime("%Y-%m-%d", time.gmtime(SUMMARY.stat().st_mtime))
+    days: dict[str, list[str]] = {}
+    for group in sorted(rows):
+        days.setdefault(rows[group].get("measured", fallback), []).append(group.split(".")[0])
+    if len(days) == 1:
+        stamp = next(iter(days))
+    else:
+        stamp = "; ".join(
+            f"{day} ({', '.join(sorted(set(prefixes)))})" for day, prefixes in sorted(days.items())
+        )
     lines.append("")
     lines.append(
         f"Measured by `make bench` on {stamp}, {platform.machine()}, "

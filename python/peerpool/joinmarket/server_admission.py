@@ -143,7 +143,7 @@ def proof(core: DirectoryCore, conn: Conn, line: str) -> None:
         # the nick is now ours before the holder goes, so its leaving is no departure
         core.stats.displaced += 1
         log.debug("%s proved nick %s; cutting the connection that held it", conn.addr, conn.nick)
-        if holder.state is PeerState.READY:
+        if holder.state is PeerState.READY and not holder.writer.is_closing():
             holder.writer.write(DISCONNECT_FRAME)
         core.close(holder, "displaced by the nick's proven owner")
     conn.verified = True
