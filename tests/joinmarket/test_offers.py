@@ -104,7 +104,7 @@ def test_any_text_parses_or_fails_typed(text: str) -> None:
         "0 ² 4000000 0 0.0002",  # isdigit() is true for '²'; int() refuses it (issue 9.3)
         "0 27300 " + "9" * 5000 + " 0 0.0002",  # past int()'s digit limit
         "² 27300 4000000 0 0.0002",
-        "0 27300 4000000 0 ٠.1",  # Arabic-Indic zero: Decimal would take it
+        "0 27300 4000000 0 \u0660.1",  # Arabic-Indic zero: Decimal would take it
     ],
 )
 def test_offer_numbers_are_ascii_and_bounded(fields: str) -> None:
