@@ -116,6 +116,7 @@ async def test_disconnect_storm_costs_one_batch() -> None:
         attackers.stop()
         victim.stop()
         await server.close()
+    print(f"\nstorm of {peers}: victim {rtt}, {storm_writes} writes, {departures} departures")
     assert rtt["connected"] and rtt["count"] >= 10
     assert rtt["max"] < RTT_BOUND, rtt
     assert departures == peers
@@ -163,6 +164,7 @@ async def test_non_reading_peers_are_cut_to_keep_the_output_budget() -> None:
         victim.stop()
         await server.close()
     state = (outcome, rtt, peak, server.stats)
+    print(f"\n{stalled} non-readers: victim {rtt}, peak queued {peak} of {budget}, {outcome}")
     assert server.stats.closed_budget >= 1, state
     assert outcome["cut"] >= 1, state  # the non-readers themselves saw it
     assert peak <= budget, state

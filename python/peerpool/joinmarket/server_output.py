@@ -77,11 +77,15 @@ class Output:
     def add_public(self, sender: Conn, frame: bytes) -> None:
         if self._private:
             self._flush_private()  # keep every sender's order across both kinds
+            self._enforce()  # every write is followed by the limits, here too
         self._public.append((sender, frame))
 
     def add_private(self, target: Conn, frame: bytes) -> None:
         if self._public:
             self._flush_public()
+            self._enforce()
+            if target.state is not PeerState.READY:
+                return  # the target itself was cut for its backlog
         frames = self._private.get(target)
         if frames is None:
             self._private[target] = [frame]
