@@ -106,6 +106,8 @@ async def test_disconnect_storm_costs_one_batch() -> None:
         attackers.say("go")
         assert (await attackers.result())["aborted"] == peers
         await until(lambda: len(server.core.conns) == 2, 60)
+        # the last departures go out with the next flush (within flush_interval)
+        await until(lambda: server.stats.departures_sent >= peers, 10)
         storm_writes = server.stats.writes - writes_before
         departures = server.stats.departures_sent
         await asyncio.sleep(1.0)
