@@ -20,7 +20,7 @@ from typing import Any
 from peerpool.cli_errors import CommandError
 from peerpool.joinmarket.nickauth import validate_directory_id
 from peerpool.joinmarket.server import DirectoryServer
-from peerpool.joinmarket.server_core import ServerConfig
+from peerpool.joinmarket.server_state import ServerConfig
 from peerpool.joinmarket.wire import MAX_LINE_BYTES
 
 #: The networks a JoinMarket handshake names.
