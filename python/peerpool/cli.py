@@ -16,7 +16,7 @@ import sys
 import traceback
 
 from peerpool import __version__
-from peerpool.cli_errors import EXIT_INTERRUPTED, exit_code, one_line
+from peerpool.cli_errors import EXIT_ERROR, EXIT_INTERRUPTED, one_line
 
 # Modules that contribute subcommands, in the order `peerpool --help` lists them.
 COMMAND_MODULES = (
@@ -62,12 +62,22 @@ class HelpFormatter(argparse.HelpFormatter):
         return text + " (default: %(default)s)"
 
 
-def _use_formatter(parser: argparse.ArgumentParser) -> None:
+VERBOSE_HELP = "more logging (-v info, -vv debug); errors then come with their traceback"
+
+
+def _finish(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """Our help format everywhere, and -v on every command too, so that
+    `peerpool scan -v FILE` works as well as `peerpool -v scan FILE`."""
     parser.formatter_class = HelpFormatter
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                _use_formatter(sub)
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for action in subs:
+        for sub in action.choices.values():
+            _finish(sub, top=False)
+    if not subs and not top:
+        # SUPPRESS: given here, it replaces the top-level count; absent, it keeps it
+        parser.add_argument(
+            "-v", "--verbose", action="count", default=argparse.SUPPRESS, help=VERBOSE_HELP
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose",
         action="count",
         default=0,
-        help="more logging (-v info, -vv debug); errors then come with their traceback",
+        help=VERBOSE_HELP,
     )
     parser.add_argument("--version", action="version", version=f"peerpool {__version__}")
     subparsers = parser.add_subparsers(
@@ -85,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
-    _use_formatter(parser)
+    _finish(parser)
     return parser
 
 
@@ -101,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             traceback.print_exc()
         print(f"peerpool {args.command}: {one_line(exc)}", file=sys.stderr)
-        return exit_code(exc)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

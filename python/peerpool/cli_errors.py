@@ -12,8 +12,8 @@ import os
 
 from peerpool.errors import PeerpoolError
 
-EXIT_FAILED_CHECK = 1
-EXIT_ERROR = 2
+EXIT_FAILED_CHECK = 1  # e.g. a merkle root that does not match (peerpool scan)
+EXIT_ERROR = 2  # bad input or an error, also argparse's code for bad usage
 EXIT_INTERRUPTED = 130
 
 
@@ -44,7 +44,3 @@ def one_line(exc: BaseException) -> str:
         text = f"internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)"
     lines = text.strip().splitlines() or [type(exc).__name__]
     return lines[0] + (" (more with -v)" if len(lines) > 1 else "")
-
-
-def exit_code(exc: BaseException) -> int:
-    return EXIT_ERROR

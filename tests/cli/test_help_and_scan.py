@@ -139,3 +139,13 @@ def test_the_bar_ends_exactly_at_its_total(
     scan_module.scan_files(paths, 1 << 25)
     [bar] = _RecordingBar.instances
     assert bar.n == bar.total == sum(p.stat().st_size for p in paths)
+
+
+def test_the_traceback_only_with_verbose(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.dat"
+    for args in (["-v", "scan", missing], ["scan", "-v", missing]):
+        done = peerpool(*args)
+        assert done.returncode == 2
+        assert done.stderr.startswith("Traceback (most recent call last):")
+        last = done.stderr.strip().splitlines()[-1]
+        assert last == f"peerpool scan: {missing}: No such file or directory"
