@@ -63,9 +63,14 @@ def wheel() -> Path:
 def user_dir(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("wheel-user")
     assert ROOT not in base.resolve().parents
-    made = _run([sys.executable, "-m", "venv", str(base / "venv")], base)
+    # without pip of its own (ensurepip takes longer than the rest): this
+    # process's pip installs into it with --python
+    made = _run([sys.executable, "-m", "venv", "--without-pip", str(base / "venv")], base)
     assert made.returncode == 0, made.stderr
-    installed = _run([str(base / "venv/bin/pip"), "install", "--quiet", str(wheel)], base)
+    python = str(base / "venv/bin/python")
+    # --no-compile: byte-compiling numpy and the rest is most of an install here
+    pip = [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-compile"]
+    installed = _run([*pip, str(wheel)], base)
     assert installed.returncode == 0, installed.stderr
     (base / "shared").symlink_to(SHARED)  # so that ../shared/data resolves from work/
     (base / "work").mkdir()
