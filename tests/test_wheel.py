@@ -137,3 +137,15 @@ def test_the_extension_uses_only_the_limited_api_of_3_11(wheel: Path) -> None:
     said = " ".join((audit.stdout + audit.stderr).split())
     assert audit.returncode == 0, said
     assert "1 extensions scanned; 0 ABI version mismatches and 0 ABI violations found" in said
+
+
+@pytest.mark.parametrize("minor", [10, 11, 12, 13, 14])
+def test_one_wheel_installs_on_every_cpython_from_3_11(wheel: Path, minor: int) -> None:
+    # pip's own rule (packaging.tags): the interpreter's supported tags for a
+    # manylinux2014 x86_64 system against the tags in the file name
+    from packaging.tags import cpython_tags
+    from packaging.utils import parse_wheel_filename
+
+    _, _, _, wheel_tags = parse_wheel_filename(wheel.name)
+    supported = set(cpython_tags((3, minor), platforms=["manylinux_2_17_x86_64"]))
+    assert bool(wheel_tags & supported) == (minor >= 11)
