@@ -11,6 +11,10 @@ DATA ?= ../shared/data
 BUILD_STAMP := $(VENV)/.built
 RUST_SOURCES := $(shell find rust -name '*.rs') Cargo.toml
 PY_META := pyproject.toml
+PY_SOURCES := $(shell find python -name '*.py' -o -name '*.pyi' -o -name py.typed)
+# the release wheel: abi3 (CPython 3.11+), manylinux2014 by linking with zig, stripped
+WHEEL_DIR := target/wheels
+WHEEL_STAMP := $(WHEEL_DIR)/.built
 
 .PHONY: help
 help:  ## list the targets
@@ -21,18 +25,32 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip 'maturin>=1.5,<2'
 
 $(BUILD_STAMP): $(BIN)/python $(RUST_SOURCES) $(PY_META)
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/maturin develop --release --extras test --quiet
+	# an extension left from a version-specific build would shadow the abi3 one
+	rm -f python/peerpool/_core.cpython-*.so
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/maturin develop --release --extras test,dev --quiet
 	touch $@
 
 .PHONY: setup
-setup: $(BUILD_STAMP) system-deps  ## create .venv, build the extension (release), install with test extras
+setup: $(BUILD_STAMP) system-deps  ## create .venv, build the extension (release), install with test and dev extras
+
+# A separate cargo target directory from `maturin develop` (it is per target
+# triple): each keeps its own incremental build, so after the first build a
+# change costs a recompile of our crate only, in both.
+$(WHEEL_STAMP): $(BUILD_STAMP) $(RUST_SOURCES) $(PY_META) $(PY_SOURCES) README.md LICENSE
+	rm -f $(WHEEL_DIR)/peerpool-*.whl
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/maturin build --release --zig --compatibility manylinux2014 \
+		--out $(WHEEL_DIR) --quiet
+	touch $@
+
+.PHONY: wheel
+wheel: $(WHEEL_STAMP)  ## build the release wheel into target/wheels (abi3, manylinux2014, stripped)
 
 .PHONY: system-deps
 system-deps:  ## Debian packages the integration tests use (tor, microsocks) and the regtest node
 	bash scripts/install-system-deps.sh
 
 .PHONY: test
-test: setup  ## run every test: cargo test, then pytest (benchmarks as quick smoke runs)
+test: setup wheel  ## run every test: cargo test, then pytest (benchmarks as quick smoke runs; the wheel in a fresh venv)
 	cargo test --release --quiet
 	$(BIN)/pytest -q -p no:cacheprovider --benchmark-disable $(PYTEST_ARGS)
 

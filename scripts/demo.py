@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from peerpool.bitcoin.sink import read_index, verify_stored_block
-from peerpool.testing import RegtestNode
+from peerpool.testing import RegtestNode, ensure_bitcoind
 from peerpool.testing.blocks import BlockMaker
 
 LARGE_BLOCK_SIZE = 52_000_000
@@ -89,7 +89,7 @@ def main() -> int:
     data = args.data or Path(tempfile.mkdtemp(prefix="peerpool-demo-"))
     try:
         step("starting a Bitcoin SV regtest node")
-        with RegtestNode() as node:
+        with RegtestNode(binary=ensure_bitcoind()) as node:
             print(f"node at {node.p2p_address} (RPC port {node.rpc_port})")
             step(f"mining {args.blocks} + 101 blocks and a {LARGE_BLOCK_SIZE / 1e6:.0f} MB block")
             build_chain(node, args.blocks)

@@ -25,6 +25,19 @@ class InputError(PeerpoolError, ValueError):
         self.offset = offset
 
 
+# --- local files and the command line -----------------------------------------
+
+
+class FolderLockedError(PeerpoolError):
+    """A data folder is in use by another process (``peerpool.folder_lock``);
+    ``holder`` is what the lock file says of it ("peerpool sync (pid 1234)")."""
+
+    def __init__(self, folder: object, holder: str) -> None:
+        super().__init__(f"{folder} is in use by {holder}")
+        self.folder = folder
+        self.holder = holder
+
+
 # --- encodings shared by several protocols -----------------------------------
 
 

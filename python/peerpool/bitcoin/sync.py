@@ -23,7 +23,7 @@ from peerpool.bitcoin.client import BitcoinClient
 from peerpool.bitcoin.header_store import ConnectResult, HeadersStore
 from peerpool.errors import BadHeaderError, HeaderError, OrphanHeadersError
 
-log = logging.getLogger("peerpool.bitcoin")
+log = logging.getLogger(__name__)
 
 #: How often follow_tips asks for headers when no announcement came: a
 #: missed inv must not leave an indexer behind for long.

@@ -9,11 +9,18 @@ are imported lazily so that using the core does not pull in the transports.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peerpool.joinmarket.identity import NickIdentity
 from peerpool.joinmarket.offers import Offer
 from peerpool.joinmarket.protocol import DirectoryClientProtocol, NickAuthMode
+from peerpool.joinmarket.server_state import ServerConfig
+
+if TYPE_CHECKING:  # the real classes for type checkers; at run time __getattr__ loads them
+    from peerpool.joinmarket.client import DirectoryClient
+    from peerpool.joinmarket.multi import MultiDirectoryClient
+    from peerpool.joinmarket.pool import DirectoryClientPool
+    from peerpool.joinmarket.server import DirectoryServer
 
 _LAZY = {
     "DirectoryServer": "peerpool.joinmarket.server",
@@ -31,6 +38,7 @@ __all__ = [
     "NickAuthMode",
     "NickIdentity",
     "Offer",
+    "ServerConfig",
 ]
 
 

@@ -25,7 +25,7 @@ import logging
 import math
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from peerpool.errors import (
     AddressError,
@@ -264,7 +264,7 @@ class ClientPool(Generic[C]):
                 errors.extend((conn.node_id, e) for e in result)
         return errors
 
-    async def __aenter__(self) -> ClientPool[C]:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

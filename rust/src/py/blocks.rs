@@ -172,7 +172,11 @@ pub struct BlockChunker {
 #[pymethods]
 impl BlockChunker {
     #[new]
-    #[pyo3(signature = (block_size, chunk_size=DEFAULT_CHUNK_SIZE, allow_witness=true))]
+    // text_signature: pyo3 writes `...` for a default that is not a literal
+    #[pyo3(
+        signature = (block_size, chunk_size=DEFAULT_CHUNK_SIZE, allow_witness=true),
+        text_signature = "(block_size, chunk_size=33554432, allow_witness=True)"
+    )]
     fn new(
         #[pyo3(from_py_with = unsigned)] block_size: u64,
         #[pyo3(from_py_with = unsigned)] chunk_size: u64,

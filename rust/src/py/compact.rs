@@ -9,7 +9,10 @@ use pyo3::types::PyBytes;
 
 /// Decode the CompactSize at `offset` in `data`; returns (value, bytes used).
 #[pyfunction]
-#[pyo3(signature = (data, offset=0, limit=u64::MAX))]
+#[pyo3(
+    signature = (data, offset=0, limit=u64::MAX),
+    text_signature = "(data, offset=0, limit=18446744073709551615)"
+)]
 fn read_compact_size(
     data: &[u8],
     #[pyo3(from_py_with = unsigned)] offset: u64,

@@ -6,8 +6,9 @@ a particular height or an empty mempool, and must leave the node running on
 the same ports (``restart()`` is fine, ``close()`` is not). A test that needs
 a node of its own starts a ``RegtestNode`` itself.
 
-The binary is installed by scripts/install-regtest-node.sh (``make setup``);
-without it the fixture errors with that instruction instead of skipping.
+The binary is installed into the user cache by ``ensure_bitcoind()`` (the code
+behind ``peerpool node install``; ``make setup`` runs it too); when it cannot be
+installed the fixture errors with the reason instead of skipping.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from peerpool.testing import RegtestNode
+from peerpool.testing import RegtestNode, ensure_bitcoind
 from peerpool.testing.blocks import BlockMaker
 
 
 @pytest.fixture(scope="session")
 def regtest_node() -> Iterator[RegtestNode]:
-    with RegtestNode() as node:
+    with RegtestNode(binary=ensure_bitcoind()) as node:
         # a few blocks so that the chain is not just genesis
         node.generate(5)
         yield node
