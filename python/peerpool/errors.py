@@ -133,6 +133,43 @@ class MessageTooLargeForPeerError(BitcoinError, InputError):
     ``protoconf``, or the protocol default when it sent none)."""
 
 
+class PeerStoreError(BitcoinError):
+    """The peer store's file or folder cannot be used."""
+
+
+class PeerStoreFormatError(PeerStoreError, InputError):
+    """The peer store's file is not a peer store this version reads: not JSON,
+    too deep, a field of the wrong type, an unknown version, or not a regular
+    file (a FIFO, a folder)."""
+
+
+class PeerStoreWriteError(PeerStoreError, OSError):
+    """Writing the peer store failed (a full disk, a read-only folder);
+    ``__cause__`` is the OSError. Nothing was lost from the file: the old one
+    stays until a write succeeds."""
+
+
+class HeaderStoreError(BitcoinError):
+    """The header store's file cannot be used as it is; it was left untouched."""
+
+
+class HeaderStoreFormatError(HeaderStoreError, InputError):
+    """The file is not a header store of this network: another file (text,
+    JSON, ...), another network's store, or a format version this peerpool
+    does not read."""
+
+
+class HeaderStoreMigrationError(HeaderStoreFormatError):
+    """The file was written by the old format (bare 80-byte records, no file
+    header): convert it with ``peerpool.bitcoin.header_migrate.migrate_v1``."""
+
+
+class HeaderStoreCorruptError(HeaderStoreError, InputError):
+    """Damage that is not a torn tail: a record or batch whose checksum fails
+    with valid data after it, or a genesis record that is not the network's.
+    ``offset`` is where in the file it starts."""
+
+
 class RegtestError(BitcoinError):
     """The local regtest node (peerpool.testing) could not be found, started, reached or stopped."""
 

@@ -1,13 +1,21 @@
 """``HeadersStore``: every header seen, every branch, the best chain by work.
 
-On disk it is an append-only file of 80-byte headers in the order they were
-connected (a header always after its parent); the index (hash -> record,
-parent, height, cumulative work, best chain by height) is rebuilt on open.
-A crash can only tear the end of the file: on open, a partial last record is
-truncated, and so is everything from the first record that does not connect to
-a header before it or fails proof of work. Writes go to the OS after every
-batch (so a killed process loses nothing it connected) and are fsynced at most
-every ``fsync_interval`` seconds and on close.
+On disk (format in :mod:`peerpool.bitcoin.header_format`) a file header names
+the format version and the network; then one checksummed batch per
+``connect()`` that added headers, in the order they were connected (a header
+always after its parent). The index (hash -> record, parent, height,
+cumulative work, best chain by height) is rebuilt on open from the batches
+alone: a batch that passes its checksum was checked (linkage, proof of work)
+before it was written, so it is not checked again, and each batch costs one
+dict lookup for its parent and bulk operations for its headers, so reopening
+is linear in the records however many forks there are. A torn tail (the last
+write cut by a crash) is truncated with a warning; any other damage, a
+foreign file or another network's store raises a
+:class:`~peerpool.errors.HeaderStoreError` and leaves the file as it is.
+Headers stored twice (a batch appended again) are indexed once.
+
+Writes go to the OS after every batch (so a killed process loses nothing it
+connected) and are fsynced at most every ``fsync_interval`` seconds and on close.
 
 Checks: linkage and proof of work against each header's own bits and the
 network's proof-of-work limit. Difficulty-adjustment rules (that bits are the
@@ -21,8 +29,11 @@ All methods are safe to call from several threads.
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -31,13 +42,21 @@ from pathlib import Path
 
 import numpy as np
 
+from peerpool.bitcoin import header_format as fmt
 from peerpool.bitcoin.blocks import hash_hex
-from peerpool.bitcoin.headers import HEADER_LEN, check_headers, work_of_bits
+from peerpool.bitcoin.headers import HEADER_LEN, check_headers, hash_headers, work_of_bits
 from peerpool.bitcoin.networks import Network, get_network
-from peerpool.errors import BadHeaderError, HeaderError, OrphanHeadersError
+from peerpool.errors import (
+    BadHeaderError,
+    HeaderError,
+    HeaderStoreCorruptError,
+    HeaderStoreFormatError,
+    OrphanHeadersError,
+)
+
+log = logging.getLogger("peerpool.bitcoin")
 
 _PREV = slice(4, 36)
-_READ_BATCH = 100_000  # headers hashed and checked per kernel call on open
 
 
 @dataclass(frozen=True)
@@ -90,66 +109,84 @@ class HeadersStore:
         self._parent: list[int] = []
         self._height: list[int] = []
         self._work: list[int] = []
+        # record numbers where a run of linked records begins (each record of
+        # a run is the parent of the next): walks go run by run, not record by record
+        self._run_starts: list[int] = []
         self._best: list[int] = []  # record number of the best chain at each height
         self._work_of_bits: dict[int, int] = {}
+        self._best_candidate = -1  # most work seen while loading; first among equals
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._load()
-        self._file = self.path.open("ab")
+        self._size = self._load()  # bytes of the file that are good
+        # unbuffered: a write that fails is cut off again (see _write)
+        self._file = self.path.open("ab", buffering=0)
         if not self._hashes:
             genesis = self.network.genesis_header
+            start = b"" if self._size else fmt.encode_file_header(self.network)
+            self._write(start + fmt.encode_batch(genesis), sync=True)
             self._append_records(genesis, [self.network.genesis_hash], -1)
-            self._write(genesis, force_sync=True)
+            self._best_candidate = 0
         # The best chain: most work; among equals the first seen (as Core does).
-        self._move_best(max(range(len(self._work)), key=self._work.__getitem__))
+        self._move_best(self._best_candidate)
 
     # --- opening --------------------------------------------------------------
 
-    def _load(self) -> None:
-        if not self.path.exists():
-            return
+    def _load(self) -> int:
+        """Index the file; returns its size once a torn tail is cut."""
+        try:
+            mode = self.path.stat().st_mode
+        except FileNotFoundError:
+            return 0
+        if not stat.S_ISREG(mode):
+            raise HeaderStoreFormatError(f"{self.path}: not a regular file")
         data = self.path.read_bytes()
-        usable = len(data) - len(data) % HEADER_LEN
-        good = self._replay(memoryview(data)[:usable])
-        if good < len(data):
-            with self.path.open("r+b") as f:  # drop the torn or corrupt tail
-                f.truncate(good)
+        found = fmt.scan(memoryview(data), self.network, self.path)
+        if found.torn is not None:
+            log.warning("%s: cutting %s", self.path, found.torn)
+            with self.path.open("r+b") as f:  # drop the torn tail (of the last write)
+                f.truncate(found.good_end)
                 f.flush()
                 os.fsync(f.fileno())
+        view = memoryview(data)
+        for offset, count in found.batches:
+            self._load_batch(view[offset : offset + count * HEADER_LEN], count, offset)
+        return found.good_end
 
-    def _replay(self, data: memoryview) -> int:
-        """Index the records; returns how many bytes of them are good."""
-        genesis = self.network.genesis_header
-        if len(data) < HEADER_LEN or bytes(data[:HEADER_LEN]) != genesis:
-            return 0  # not our network's file, or torn in its first record: start afresh
-        pos = 0
-        limit = self.network.pow_limit
-        while pos < len(data):
-            batch = data[pos : pos + _READ_BATCH * HEADER_LEN]
-            result = check_headers(bytes(batch), None, limit)
-            n_ok = len(batch) // HEADER_LEN if result.ok else result.failed_index
-            assert n_ok is not None
-            hashes = result.hashes.tobytes()
-            for i in range(n_ok):
-                rec = bytes(batch[i * HEADER_LEN : (i + 1) * HEADER_LEN])
-                parent = self._index.get(rec[_PREV], -1) if self._hashes else -1
-                if self._hashes and parent < 0:
-                    return pos + i * HEADER_LEN  # does not connect: corrupt from here
-                self._append_records(rec, [hashes[i * 32 : i * 32 + 32]], parent)
-            pos += n_ok * HEADER_LEN
-            if result.ok:
-                continue
-            if result.reason != "prev-blk-not-found":
-                return pos  # fails proof of work: corrupt from here
-            if n_ok == 0:
-                # a branch point: this record's parent is an earlier record, not
-                # the one before it; link it through the index and go on
-                rec = bytes(batch[:HEADER_LEN])
-                parent = self._index.get(rec[_PREV], -1)
-                if parent < 0 or not check_headers(rec, None, limit).ok:
-                    return pos
-                self._append_records(rec, [result.hashes[0].tobytes()], parent)
-                pos += HEADER_LEN
-        return pos
+    def _load_batch(self, batch: memoryview, count: int, offset: int) -> None:
+        """Index one batch that passed its checksum (no proof-of-work check:
+        it was checked before it was written)."""
+        raw = bytes(batch)
+        hashes = hash_headers(raw)
+        # cheap insurance against a bug of ours: the batch is one linked run
+        prevs = np.frombuffer(raw, dtype=np.uint8).reshape(count, HEADER_LEN)[1:, _PREV]
+        if count > 1 and not np.array_equal(prevs, hashes[:-1]):
+            raise HeaderStoreCorruptError(
+                f"{self.path}: the batch at offset {offset} is not a linked run of headers",
+                offset=offset,
+            )
+        flat = hashes.tobytes()
+        new = [flat[i : i + 32] for i in range(0, count * 32, 32)]
+        known = 0  # a linked run: headers stored before (a batch written twice) are a prefix
+        while known < count and new[known] in self._index:
+            known += 1
+        if known == count:
+            return
+        if known:
+            parent = self._index[new[known - 1]]
+        elif self._hashes:
+            found = self._index.get(raw[_PREV])
+            if found is None:
+                raise HeaderStoreCorruptError(
+                    f"{self.path}: the batch at offset {offset} does not connect to an "
+                    "earlier header",
+                    offset=offset,
+                )
+            parent = found
+        else:
+            parent = -1  # genesis (the format checked that it is)
+        self._append_records(raw[known * HEADER_LEN :], new[known:], parent)
+        last = len(self._work) - 1
+        if self._best_candidate < 0 or self._work[last] > self._work[self._best_candidate]:
+            self._best_candidate = last
 
     # --- connecting ---------------------------------------------------------------
 
@@ -175,6 +212,7 @@ class HeadersStore:
         else:
             works = map(self._bits_work, bits.tolist())
         self._index.update(zip(hashes, range(base, base + n), strict=True))
+        self._run_starts.append(base)
         self._parent.append(first_parent)
         self._parent.extend(range(base, base + n - 1))
         self._height.extend(range(height, height + n))
@@ -183,17 +221,11 @@ class HeadersStore:
         self._hashes.extend(hashes)
         self._raw += raw
 
-    def _move_best(self, new_tip: int) -> tuple[Reorg | None, list[bytes]]:
+    def _move_best(self, new_tip: int) -> tuple[Reorg | None, list[int]]:
         """Make `new_tip` the best chain's tip; returns the reorg, if any, and
-        the hashes that joined the best chain."""
+        the records that joined the best chain, upwards."""
         old_tip = self._best[-1] if self._best else -1
-        joined: list[int] = []
-        rec = new_tip
-        while rec >= 0 and not self._on_best(rec):
-            joined.append(rec)
-            rec = self._parent[rec]
-        ancestor = rec
-        joined.reverse()
+        ancestor, joined = self._path_from_best(new_tip)
         reorg = None
         if old_tip >= 0 and ancestor != old_tip:
             left = self._best[self._height[ancestor] + 1 :]
@@ -206,7 +238,27 @@ class HeadersStore:
             )
         del self._best[self._height[ancestor] + 1 if ancestor >= 0 else 0 :]
         self._best.extend(joined)
-        return reorg, [self._hashes[r] for r in joined]
+        return reorg, joined
+
+    def _path_from_best(self, rec: int) -> tuple[int, list[int]]:
+        """The last ancestor of ``rec`` on the best chain (-1 if none) and the
+        records after it up to ``rec``. Goes run by run: within a run the
+        records on the best chain are a prefix (the best chain holds every
+        ancestor of its records), found by bisection, so a walk down a
+        million-header branch costs a few steps per fork, not one per header."""
+        pieces: list[range] = []
+        while rec >= 0 and not self._on_best(rec):
+            start = self._run_starts[bisect.bisect_right(self._run_starts, rec) - 1]
+            lo, hi = start, rec  # the first record of start..rec that is not on the best chain
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if self._on_best(mid):
+                    lo = mid + 1
+                else:
+                    hi = mid
+            pieces.append(range(lo, rec + 1))
+            rec = self._parent[lo]
+        return rec, list(itertools.chain.from_iterable(reversed(pieces)))
 
     def _on_best(self, rec: int) -> bool:
         h = self._height[rec]
@@ -257,19 +309,34 @@ class HeadersStore:
             return ConnectResult(self.tip, 0, False)
         raw = headers[known * HEADER_LEN : n_ok * HEADER_LEN]
         parent = self._index[raw[_PREV]]
+        # written before it is indexed: a failing write leaves the index as the file is
+        self._write(fmt.encode_batch(raw))
         self._append_records(raw, hashes[known:n_ok], parent)
-        self._write(raw)
         last = len(self._hashes) - 1
         if self._work[last] <= self._work[self._best[-1]]:
             return ConnectResult(self.tip, n_ok - known, False)
         reorg, joined = self._move_best(last)
-        return ConnectResult(self.tip, n_ok - known, True, reorg, joined)
+        return ConnectResult(self.tip, n_ok - known, True, reorg, [self._hashes[r] for r in joined])
 
-    def _write(self, raw: bytes, force_sync: bool = False) -> None:
-        self._file.write(raw)
-        self._file.flush()  # in the OS now: survives the process being killed
+    def _write(self, batch: bytes, sync: bool = False) -> None:
+        """Append ``batch`` (in the OS on return: it survives the process being
+        killed). If the write fails (a full disk) what it left is cut off, so
+        that the file never holds half a batch in its middle, and the OSError
+        is raised with the store unchanged."""
+        view = memoryview(batch)
+        try:
+            while view:
+                written = self._file.write(view)
+                view = view[written or 0 :]
+        except OSError:
+            try:
+                os.ftruncate(self._file.fileno(), self._size)
+            except OSError:
+                log.error("%s: a failed write could not be cut off again", self.path)
+            raise
+        self._size += len(batch)
         now = time.monotonic()
-        if force_sync or now - self._last_fsync >= self._fsync_interval:
+        if sync or now - self._last_fsync >= self._fsync_interval:
             os.fsync(self._file.fileno())
             self._last_fsync = now
 
@@ -350,7 +417,6 @@ class HeadersStore:
 
     def flush(self) -> None:
         with self._lock:
-            self._file.flush()
             os.fsync(self._file.fileno())
             self._last_fsync = time.monotonic()
 
