@@ -36,7 +36,14 @@ class CompactSizeError(InputError):
 
 
 class BitcoinError(PeerpoolError):
-    """Base of the Bitcoin / Bitcoin SV errors."""
+    """Base of the Bitcoin / Bitcoin SV errors.
+
+    ``events``: when ``MessageDecoder.feed`` raises, the events that same call
+    decoded before the error (in stream order; they arrived intact and should
+    be handled before the error is). Empty for every other error.
+    """
+
+    events: list[object] = []  # noqa: RUF012 - read-only default; the decoder sets its own
 
 
 class BitcoinProtocolError(BitcoinError, InputError):

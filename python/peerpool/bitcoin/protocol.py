@@ -47,11 +47,11 @@ from peerpool import __version__
 from peerpool.bitcoin import messages as msgs
 from peerpool.bitcoin.blocks import DEFAULT_CHUNK_SIZE, Chunk, tx_offsets
 from peerpool.bitcoin.framing import (
-    DecoderEvent,
     LargeBlockEnd,
     LargeMessageEnd,
     LargeMessagePiece,
     LargeMessageStart,
+    Message,
     MessageDecoder,
     encode_message,
 )
@@ -299,29 +299,35 @@ class BitcoinProtocol:
             raise BitcoinProtocolError("the protocol already failed") from self.failure
         self.bytes_received += len(data)
         try:
-            for event in self._feed_decoder(data):
-                if isinstance(event, Chunk):
-                    self._chunk(event)
-                elif isinstance(event, LargeMessagePiece):
-                    self._large_piece(event.data)
-                elif isinstance(event, LargeMessageStart):
-                    self._large_start(event.command, event.length)
-                elif isinstance(event, LargeBlockEnd):
-                    self._large_block_end(event)
-                elif isinstance(event, LargeMessageEnd):
-                    self._large_end()
-                else:
-                    self._message(event.command, event.payload)
+            try:
+                events = self._decoder.feed(data)
+            except (BitcoinProtocolError, BlockFormatError) as exc:
+                # what decoded before the bad bytes arrived intact: handled
+                # (so its events go out first), then the stream fails
+                self._handle_decoded(exc.events)
+                if isinstance(exc, BlockFormatError):  # a chunked block that is no block
+                    raise MalformedMessageError(str(exc), offset=exc.offset) from exc
+                raise
+            self._handle_decoded(events)
         except BitcoinProtocolError as exc:
             self.state = State.FAILED
             self.failure = exc
             raise
 
-    def _feed_decoder(self, data: bytes | bytearray | memoryview) -> list[DecoderEvent]:
-        try:
-            return self._decoder.feed(data)
-        except BlockFormatError as exc:  # bytes of a chunked block that are no block
-            raise MalformedMessageError(str(exc), offset=exc.offset) from exc
+    def _handle_decoded(self, events: list[object]) -> None:
+        for event in events:
+            if isinstance(event, Chunk):
+                self._chunk(event)
+            elif isinstance(event, LargeMessagePiece):
+                self._large_piece(event.data)
+            elif isinstance(event, LargeMessageStart):
+                self._large_start(event.command, event.length)
+            elif isinstance(event, LargeBlockEnd):
+                self._large_block_end(event)
+            elif isinstance(event, LargeMessageEnd):
+                self._large_end()
+            elif isinstance(event, Message):
+                self._message(event.command, event.payload)
 
     def receive_eof(self) -> None:
         """The peer closed its side. Raises PeerDisconnectedError if it did so
