@@ -314,7 +314,7 @@ class BitcoinProtocol:
             self.failure = exc
             raise
 
-    def _handle_decoded(self, events: list[object]) -> None:
+    def _handle_decoded(self, events: Iterable[object]) -> None:
         for event in events:
             if isinstance(event, Chunk):
                 self._chunk(event)
