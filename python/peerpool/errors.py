@@ -62,6 +62,11 @@ class PayloadTooLargeError(BitcoinProtocolError):
     """A message announces a payload above the configured maximum."""
 
 
+class PayloadBudgetExceededError(PayloadTooLargeError):
+    """A non-block message that the budget shared by a manager's connections
+    (``PayloadBudget``) cannot hold at the moment: refused at its header."""
+
+
 class MalformedCommandError(BitcoinProtocolError):
     """A header's command field is not NUL-padded printable ASCII."""
 

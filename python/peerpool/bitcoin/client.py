@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from peerpool.bitcoin import messages as msgs
 from peerpool.bitcoin.blocks import Chunk, hash_hex
+from peerpool.bitcoin.budget import PayloadBudget
 from peerpool.bitcoin.handlers import Block, Handlers, Mode
 from peerpool.bitcoin.networks import Network, get_network, sha256d
 from peerpool.bitcoin.peer_store import PeerStore
@@ -105,6 +106,7 @@ class BitcoinClient:
         peer_store: PeerStore | None = None,
         manager: ClientManager | None = None,
         client_id: str | None = None,
+        payload_budget: PayloadBudget | None = None,
     ) -> None:
         self.network = get_network(network) if isinstance(network, str) else network
         self.address = parse_address(address, self.network.default_port)
@@ -124,7 +126,10 @@ class BitcoinClient:
         self.peer_store = peer_store
         self.manager = manager
         self.protocol = BitcoinProtocol(
-            self.network, self.config, peer_address=(self.address.host, self.address.port)
+            self.network,
+            self.config,
+            peer_address=(self.address.host, self.address.port),
+            budget=payload_budget,
         )
         self.requests = PendingRequests(inv_queue_size)
         self._writer: asyncio.StreamWriter | None = None
@@ -500,6 +505,7 @@ class BitcoinClient:
         return handshake is not None and handshake.done() and handshake.exception() is None
 
     def _finish(self, error: BaseException | None) -> None:
+        self.protocol.release_budget()  # a message cut off with the connection
         closed = self._closed
         if closed is not None and not closed.done():
             self._record_end(error)

@@ -46,6 +46,7 @@ import numpy as np
 from peerpool import __version__
 from peerpool.bitcoin import messages as msgs
 from peerpool.bitcoin.blocks import DEFAULT_CHUNK_SIZE, Chunk, tx_offsets
+from peerpool.bitcoin.budget import PayloadBudget
 from peerpool.bitcoin.framing import (
     LargeBlockEnd,
     LargeMessageEnd,
@@ -66,6 +67,7 @@ from peerpool.errors import (
     InputError,
     MalformedMessageError,
     MessageTooLargeForPeerError,
+    PayloadBudgetExceededError,
     PayloadTooLargeError,
     PeerDisconnectedError,
 )
@@ -162,6 +164,7 @@ class BitcoinProtocol:
         peer_address: tuple[str, int] = ("0.0.0.0", 0),
         nonce: int | None = None,
         clock: Callable[[], float] = time.time,
+        budget: PayloadBudget | None = None,
     ) -> None:
         self.network = network
         self.config = config or ProtocolConfig()
@@ -200,6 +203,8 @@ class BitcoinProtocol:
                 msgs.MAX_INV_ENTRIES, msgs.max_inv_entries_for_payload(self.advertised_max_payload)
             )
         self._large: _LargeBlock | _LargeOther | None = None
+        self._budget = budget
+        self._reserved = 0  # of the budget, for the message being gathered
         self._events: list[ProtocolEvent] = []
         self._out: list[bytes] = []
         self.bytes_received = 0
@@ -312,6 +317,8 @@ class BitcoinProtocol:
         except BitcoinProtocolError as exc:
             self.state = State.FAILED
             self.failure = exc
+            self._large = None
+            self.release_budget()
             raise
 
     def _handle_decoded(self, events: Iterable[object]) -> None:
@@ -459,7 +466,26 @@ class BitcoinProtocol:
             self._check_block_size(length)
         else:
             self._check_message_size(command, length)
+            self._reserve(command, length)
         self._large = _LargeOther(command, length)
+
+    def _reserve(self, command: str, length: int) -> None:
+        budget = self._budget
+        if budget is None:
+            return
+        if not budget.try_reserve(length):
+            raise PayloadBudgetExceededError(
+                f"'{command}' payload of {length} bytes: the budget of {budget.limit} bytes "
+                f"for non-block messages across connections has {budget.free} left"
+            )
+        self._reserved = length
+
+    def release_budget(self) -> None:
+        """Give back what the message being gathered reserved (it ended, or
+        the connection did). Idempotent."""
+        if self._budget is not None and self._reserved:
+            self._budget.release(self._reserved)
+        self._reserved = 0
 
     def _chunk(self, chunk: Chunk) -> None:
         if not isinstance(self._large, _LargeBlock):  # the decoder's contract
@@ -492,6 +518,7 @@ class BitcoinProtocol:
         if isinstance(large, _LargeOther):
             payload = bytes(large.buffer)
             large.buffer = bytearray()
+            self.release_budget()  # the decoded message is the caller's now
             if large.command == "block":
                 self._small_block(payload)
             else:
