@@ -28,7 +28,7 @@ from tests.bitcoin.chain import mine_chain
 REGTEST = get_network("btc-regtest")
 CHAIN = mine_chain(REGTEST.genesis_header, 400)
 PER_BATCH = 40  # 10 batches after genesis
-GENESIS_BATCH_END = fmt.FILE_HEADER_LEN + fmt.BATCH_HEADER_LEN + 80
+GENESIS_BATCH_END = fmt.FILE_HEADER_LEN + fmt.BATCH_HEADER_LEN + fmt.RECORD_LEN
 
 
 def written_store(path: Path) -> bytes:
@@ -41,7 +41,7 @@ def written_store(path: Path) -> bytes:
 
 def batch_offset(k: int) -> int:
     """File offset of the k-th batch after genesis (0-based)."""
-    return GENESIS_BATCH_END + k * (fmt.BATCH_HEADER_LEN + PER_BATCH * 80)
+    return GENESIS_BATCH_END + k * (fmt.BATCH_HEADER_LEN + PER_BATCH * fmt.RECORD_LEN)
 
 
 def digest(path: Path) -> str:
@@ -54,7 +54,9 @@ def test_layout_is_a_file_header_then_checksummed_batches(tmp_path: Path) -> Non
     count, data_crc, _ = struct.unpack_from("<III", data, batch_offset(3))
     start = batch_offset(3) + fmt.BATCH_HEADER_LEN
     assert count == PER_BATCH and data[start : start + 80] == CHAIN[120 * 80 : 121 * 80]
-    assert data_crc == fmt.crc(data[start : start + PER_BATCH * 80])
+    hashes = start + PER_BATCH * 80
+    assert data[hashes : hashes + 32] == hash_header(CHAIN[120 * 80 : 121 * 80])
+    assert data_crc == fmt.crc(data[start : start + PER_BATCH * fmt.RECORD_LEN])
 
 
 def test_every_flipped_bit_before_the_last_batch_is_an_error_and_the_file_stays(

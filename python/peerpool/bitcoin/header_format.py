@@ -12,16 +12,18 @@ Layout (little-endian)::
         4   CRC-32 of the 64 bytes above
     then batches, one per ``connect()`` that added headers:
         4   count (n >= 1)
-        4   CRC-32 of the n * 80 header bytes
+        4   CRC-32 of the n * 112 bytes that follow
         4   CRC-32 of the 8 bytes above
         n * 80 bytes: consecutive headers, each the parent of the next; the
         first one's parent is an earlier header (the first batch is genesis alone)
+        n * 32 bytes: their hashes (so that reopening hashes nothing)
 
 Why CRC-32 and not a hash: the checksum guards against a flipped bit or a torn
 write on our own disk, not against an adversary who can write the file (who
 could recompute any hash too). zlib's CRC-32 runs at memory speed, so reopening
 a store costs little more than reading it, and records that pass it are not
-checked for proof of work again: they were checked before they were written.
+checked again, neither hashed nor checked for proof of work: that was done
+before they were written.
 
 What a crash can do is tear the last write: the file ends inside a batch
 header, inside a batch's headers, or (after a power loss) in a last batch whose
@@ -38,12 +40,14 @@ never a silent truncation.
 
 from __future__ import annotations
 
+import io
+import os
 import struct
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from peerpool.bitcoin.headers import HEADER_LEN
+from peerpool.bitcoin.headers import HEADER_LEN, hash_headers
 from peerpool.bitcoin.networks import NETWORKS, Network
 from peerpool.errors import (
     HeaderStoreCorruptError,
@@ -57,6 +61,8 @@ _FILE_HEADER = struct.Struct("<8sI16s4s32s")
 FILE_HEADER_LEN = _FILE_HEADER.size + 4
 _BATCH_HEADER = struct.Struct("<III")
 BATCH_HEADER_LEN = _BATCH_HEADER.size
+#: Bytes per header in a batch: the header, then (after all headers) its hash.
+RECORD_LEN = HEADER_LEN + 32
 #: A batch's count is a u32; a `headers` message carries at most 2,000, and a
 #: batch bigger than this cannot be one we wrote (checked before allocating).
 MAX_BATCH = 1 << 24
@@ -77,59 +83,76 @@ def encode_file_header(network: Network) -> bytes:
     return body + struct.pack("<I", crc(body))
 
 
-def encode_batch(raw: bytes | memoryview) -> bytes:
-    """The batch header for ``raw`` (consecutive 80-byte headers), then ``raw``."""
-    head = struct.pack("<II", len(raw) // HEADER_LEN, crc(raw))
-    return head + struct.pack("<I", crc(head)) + bytes(raw)
+def encode_batch(raw: bytes | memoryview, hashes: bytes | None = None) -> bytes:
+    """The batch for ``raw`` (consecutive 80-byte headers) and their 32-byte
+    ``hashes`` back to back (computed when not given)."""
+    if hashes is None:
+        hashes = hash_headers(bytes(raw)).tobytes()
+    body = bytes(raw) + hashes
+    head = struct.pack("<II", len(raw) // HEADER_LEN, crc(body))
+    return head + struct.pack("<I", crc(head)) + body
 
 
 @dataclass
 class Scan:
-    """What a file holds: where each batch's headers are, and how much of the
-    file is good (a torn tail after it is to be cut, ``torn`` says why)."""
+    """What a file holds: its headers and their hashes back to back (read
+    straight into these buffers, so the file is copied once), how many each
+    batch holds, and how much of the file is good (a torn tail after it is to
+    be cut, ``torn`` says why)."""
 
-    batches: list[tuple[int, int]] = field(default_factory=list)  # (offset, count)
+    raw: bytearray = field(default_factory=bytearray)
+    hashes: bytearray = field(default_factory=bytearray)
+    counts: list[int] = field(default_factory=list)
     good_end: int = 0
     torn: str | None = None
 
 
-def scan(data: memoryview, network: Network, path: Path) -> Scan:
-    """Check the file header and every batch's checksums; raise on damage."""
-    size = len(data)
+def scan(f: io.BufferedReader, network: Network, path: Path) -> Scan:
+    """Read the file header and every batch, checking their checksums; raise on damage."""
+    size = os.fstat(f.fileno()).st_size
     expected = encode_file_header(network)
+    start = f.read(max(FILE_HEADER_LEN, HEADER_LEN))
     if size < FILE_HEADER_LEN:
-        if bytes(data) == expected[:size]:
+        if start == expected[:size]:
             # created, then killed before the header was all written (or empty)
             return Scan(torn=f"a torn file header ({size} bytes)" if size else None)
-        _foreign(data, network, path)
-    if data[:8] != FILE_MAGIC:
-        _foreign(data, network, path)
-    _check_file_header(data[:FILE_HEADER_LEN], expected, network, path)
-    result = Scan(good_end=FILE_HEADER_LEN)
-    pos = FILE_HEADER_LEN
+        _foreign(start, network, path)
+    if start[:8] != FILE_MAGIC:
+        _foreign(start, network, path)
+    _check_file_header(memoryview(start)[:FILE_HEADER_LEN], expected, network, path)
+    # room for as many records as the file could hold (pages are only touched when read into)
+    most = (size - FILE_HEADER_LEN) // RECORD_LEN + 1
+    result = Scan(raw=bytearray(most * HEADER_LEN), hashes=bytearray(most * 32))
+    result.good_end = pos = FILE_HEADER_LEN
+    f.seek(pos)
+    n = 0
     while pos < size:
-        torn = _next_batch(data, pos, first=not result.batches, path=path)
-        if isinstance(torn, str):
-            result.torn = torn
+        got = _next_batch(f, pos, size, result, n, path)
+        if isinstance(got, str):
+            result.torn = got
             break
-        offset, count = torn
-        if not result.batches:
-            _check_genesis(data[offset : offset + count * HEADER_LEN], network, path, pos)
-        result.batches.append(torn)
-        pos = result.good_end = offset + count * HEADER_LEN
+        if not result.counts:
+            _check_genesis(bytes(result.raw[: HEADER_LEN * got]), network, path, pos)
+        result.counts.append(got)
+        n += got
+        pos = result.good_end = pos + BATCH_HEADER_LEN + got * RECORD_LEN
+    del result.raw[n * HEADER_LEN :]
+    del result.hashes[n * 32 :]
     return result
 
 
-def _next_batch(data: memoryview, pos: int, *, first: bool, path: Path) -> tuple[int, int] | str:
-    """The batch at ``pos`` as (offset of its headers, count), or why the tail is torn."""
-    size = len(data)
+def _next_batch(
+    f: io.BufferedReader, pos: int, size: int, into: Scan, n: int, path: Path
+) -> int | str:
+    """Read the batch at ``pos`` into ``into``'s buffers after its first ``n``
+    records; returns its count, or why the tail is torn."""
     left = size - pos
     if left < BATCH_HEADER_LEN:
         return f"a torn batch header ({left} of {BATCH_HEADER_LEN} bytes) at offset {pos}"
-    head = data[pos : pos + BATCH_HEADER_LEN]
+    head = f.read(BATCH_HEADER_LEN)
     count, data_crc, head_crc = _BATCH_HEADER.unpack(head)
     if crc(head[:8]) != head_crc:
-        if not any(data[pos:]):
+        if not any(head) and not any(f.read()):
             return f"{left} zero bytes at offset {pos} (a write that did not reach the disk)"
         raise HeaderStoreCorruptError(
             f"{path}: the batch header at offset {pos} fails its checksum "
@@ -141,11 +164,19 @@ def _next_batch(data: memoryview, pos: int, *, first: bool, path: Path) -> tuple
             f"{path}: the batch at offset {pos} announces {count} headers", offset=pos
         )
     start = pos + BATCH_HEADER_LEN
-    end = start + count * HEADER_LEN
+    end = start + count * RECORD_LEN
     if end > size:
         return f"a torn batch at offset {pos} ({size - start} of {end - start} bytes)"
-    if crc(data[start:end]) != data_crc:
-        if end == size and not first:
+    with memoryview(into.raw) as raw, memoryview(into.hashes) as hashes:
+        headers = raw[n * HEADER_LEN : (n + count) * HEADER_LEN]
+        ids = hashes[n * 32 : (n + count) * 32]
+        if f.readinto(headers) != len(headers) or f.readinto(ids) != len(ids):
+            return f"a batch at offset {pos} that shrank while it was read"
+        good = zlib.crc32(ids, zlib.crc32(headers)) & 0xFFFF_FFFF == data_crc
+        headers.release()
+        ids.release()
+    if not good:
+        if end == size and into.counts:
             # the last write of the file, cut short of the disk by a power loss
             return f"the last batch at offset {pos} fails its checksum"
         raise HeaderStoreCorruptError(
@@ -153,7 +184,7 @@ def _next_batch(data: memoryview, pos: int, *, first: bool, path: Path) -> tuple
             f"({size - end} bytes follow); the file was left as it is",
             offset=start,
         )
-    return start, count
+    return count
 
 
 def _check_file_header(head: memoryview, expected: bytes, network: Network, path: Path) -> None:
@@ -177,14 +208,14 @@ def _check_file_header(head: memoryview, expected: bytes, network: Network, path
         )
 
 
-def _check_genesis(raw: memoryview, network: Network, path: Path, pos: int) -> None:
+def _check_genesis(raw: bytes, network: Network, path: Path, pos: int) -> None:
     if bytes(raw) != network.genesis_header:
         raise HeaderStoreCorruptError(
             f"{path}: the first batch is not {network.name}'s genesis header", offset=pos
         )
 
 
-def _foreign(head: memoryview, network: Network, path: Path) -> None:
+def _foreign(head: bytes | memoryview, network: Network, path: Path) -> None:
     start = bytes(head[:HEADER_LEN])
     # BSV kept Bitcoin's genesis blocks: one genesis can name two networks
     names = [other.name for other in NETWORKS.values() if start == other.genesis_header]

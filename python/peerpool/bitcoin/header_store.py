@@ -29,14 +29,13 @@ All methods are safe to call from several threads.
 
 from __future__ import annotations
 
-import bisect
-import itertools
+import array
 import logging
 import os
 import stat
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +43,8 @@ import numpy as np
 
 from peerpool.bitcoin import header_format as fmt
 from peerpool.bitcoin.blocks import hash_hex
-from peerpool.bitcoin.headers import HEADER_LEN, check_headers, hash_headers, work_of_bits
+from peerpool.bitcoin.header_records import Records
+from peerpool.bitcoin.headers import HEADER_LEN, check_headers
 from peerpool.bitcoin.networks import Network, get_network
 from peerpool.errors import (
     BadHeaderError,
@@ -103,30 +103,22 @@ class HeadersStore:
         self._lock = threading.RLock()
         self._fsync_interval = fsync_interval
         self._last_fsync = time.monotonic()
-        self._raw = bytearray()  # all records, 80 bytes each
-        self._index: dict[bytes, int] = {}  # hash -> record number
-        self._hashes: list[bytes] = []
-        self._parent: list[int] = []
-        self._height: list[int] = []
-        self._work: list[int] = []
-        # record numbers where a run of linked records begins (each record of
-        # a run is the parent of the next): walks go run by run, not record by record
-        self._run_starts: list[int] = []
-        self._best: list[int] = []  # record number of the best chain at each height
-        self._work_of_bits: dict[int, int] = {}
-        self._best_candidate = -1  # most work seen while loading; first among equals
+        self._records = Records()
+        self._best = array.array("q")  # record number of the best chain at each height
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._size = self._load()  # bytes of the file that are good
         # unbuffered: a write that fails is cut off again (see _write)
         self._file = self.path.open("ab", buffering=0)
-        if not self._hashes:
+        if not self._records.count:
             genesis = self.network.genesis_header
             start = b"" if self._size else fmt.encode_file_header(self.network)
-            self._write(start + fmt.encode_batch(genesis), sync=True)
-            self._append_records(genesis, [self.network.genesis_hash], -1)
-            self._best_candidate = 0
+            batch = fmt.encode_batch(genesis, self.network.genesis_hash)
+            self._write(start + batch, sync=True)
+            self._records.append(genesis, self.network.genesis_hash, -1)
         # The best chain: most work; among equals the first seen (as Core does).
-        self._move_best(self._best_candidate)
+        works = self._records.last_works()
+        best_run = max(range(len(works)), key=works.__getitem__)
+        self._move_best(self._records.run_tips()[best_run])
 
     # --- opening --------------------------------------------------------------
 
@@ -138,118 +130,53 @@ class HeadersStore:
             return 0
         if not stat.S_ISREG(mode):
             raise HeaderStoreFormatError(f"{self.path}: not a regular file")
-        data = self.path.read_bytes()
-        found = fmt.scan(memoryview(data), self.network, self.path)
+        with self.path.open("rb") as f:
+            found = fmt.scan(f, self.network, self.path)
         if found.torn is not None:
             log.warning("%s: cutting %s", self.path, found.torn)
             with self.path.open("r+b") as f:  # drop the torn tail (of the last write)
                 f.truncate(found.good_end)
                 f.flush()
                 os.fsync(f.fileno())
-        view = memoryview(data)
-        for offset, count in found.batches:
-            self._load_batch(view[offset : offset + count * HEADER_LEN], count, offset)
+        if found.counts:
+            try:
+                self._records.load(found.raw, found.hashes, found.counts)
+            except ValueError as exc:  # checksums fine, contents not ours: a bug or a forgery
+                raise HeaderStoreCorruptError(f"{self.path}: {exc}") from exc
         return found.good_end
 
-    def _load_batch(self, batch: memoryview, count: int, offset: int) -> None:
-        """Index one batch that passed its checksum (no proof-of-work check:
-        it was checked before it was written)."""
-        raw = bytes(batch)
-        hashes = hash_headers(raw)
-        # cheap insurance against a bug of ours: the batch is one linked run
-        prevs = np.frombuffer(raw, dtype=np.uint8).reshape(count, HEADER_LEN)[1:, _PREV]
-        if count > 1 and not np.array_equal(prevs, hashes[:-1]):
-            raise HeaderStoreCorruptError(
-                f"{self.path}: the batch at offset {offset} is not a linked run of headers",
-                offset=offset,
-            )
-        flat = hashes.tobytes()
-        new = [flat[i : i + 32] for i in range(0, count * 32, 32)]
-        known = 0  # a linked run: headers stored before (a batch written twice) are a prefix
-        while known < count and new[known] in self._index:
-            known += 1
-        if known == count:
-            return
-        if known:
-            parent = self._index[new[known - 1]]
-        elif self._hashes:
-            found = self._index.get(raw[_PREV])
-            if found is None:
-                raise HeaderStoreCorruptError(
-                    f"{self.path}: the batch at offset {offset} does not connect to an "
-                    "earlier header",
-                    offset=offset,
-                )
-            parent = found
-        else:
-            parent = -1  # genesis (the format checked that it is)
-        self._append_records(raw[known * HEADER_LEN :], new[known:], parent)
-        last = len(self._work) - 1
-        if self._best_candidate < 0 or self._work[last] > self._work[self._best_candidate]:
-            self._best_candidate = last
+    # --- the best chain -------------------------------------------------------------
 
-    # --- connecting ---------------------------------------------------------------
-
-    def _bits_work(self, bits: int) -> int:
-        work = self._work_of_bits.get(bits)
-        if work is None:
-            work = self._work_of_bits[bits] = work_of_bits(bits)
-        return work
-
-    def _append_records(self, raw: bytes, hashes: list[bytes], first_parent: int) -> None:
-        """Index consecutive linked records (each the parent of the next).
-        Caller holds the lock. Done with C-level bulk operations (dict.update,
-        list.extend over ranges, itertools.accumulate for the cumulative work):
-        a Python statement per header would cost more than the kernel's checks."""
-        n = len(hashes)
-        base = len(self._hashes)
-        bits = np.frombuffer(raw, dtype="<u4", count=n * 20).reshape(n, 20)[:, 18]
-        height = self._height[first_parent] + 1 if first_parent >= 0 else 0
-        work = self._work[first_parent] if first_parent >= 0 else 0
-        distinct = np.unique(bits)
-        if len(distinct) == 1:  # the usual case: a batch within one retarget period
-            works: Iterable[int] = itertools.repeat(self._bits_work(int(distinct[0])), n)
-        else:
-            works = map(self._bits_work, bits.tolist())
-        self._index.update(zip(hashes, range(base, base + n), strict=True))
-        self._run_starts.append(base)
-        self._parent.append(first_parent)
-        self._parent.extend(range(base, base + n - 1))
-        self._height.extend(range(height, height + n))
-        self._work.extend(itertools.accumulate(works, initial=work))
-        del self._work[base]  # accumulate's initial value is the parent's work
-        self._hashes.extend(hashes)
-        self._raw += raw
-
-    def _move_best(self, new_tip: int) -> tuple[Reorg | None, list[int]]:
+    def _move_best(self, new_tip: int) -> tuple[Reorg | None, np.ndarray]:
         """Make `new_tip` the best chain's tip; returns the reorg, if any, and
         the records that joined the best chain, upwards."""
+        recs = self._records
         old_tip = self._best[-1] if self._best else -1
         ancestor, joined = self._path_from_best(new_tip)
         reorg = None
         if old_tip >= 0 and ancestor != old_tip:
-            left = self._best[self._height[ancestor] + 1 :]
+            left = self._best[recs.height(ancestor) + 1 :]
             reorg = Reorg(
                 old_tip=self._tip_of(old_tip),
                 new_tip=self._tip_of(new_tip),
                 common_ancestor=self._tip_of(ancestor),
-                disconnected=[self._hashes[r] for r in left],
-                connected=[self._hashes[r] for r in joined],
+                disconnected=_split(recs.hashes_for(np.frombuffer(left, dtype=np.int64))),
+                connected=_split(recs.hashes_for(joined)),
             )
-        del self._best[self._height[ancestor] + 1 if ancestor >= 0 else 0 :]
-        self._best.extend(joined)
+        del self._best[recs.height(ancestor) + 1 if ancestor >= 0 else 0 :]
+        self._best.frombytes(joined.tobytes())
         return reorg, joined
 
-    def _path_from_best(self, rec: int) -> tuple[int, list[int]]:
+    def _path_from_best(self, rec: int) -> tuple[int, np.ndarray]:
         """The last ancestor of ``rec`` on the best chain (-1 if none) and the
         records after it up to ``rec``. Goes run by run: within a run the
         records on the best chain are a prefix (the best chain holds every
         ancestor of its records), found by bisection, so a walk down a
         million-header branch costs a few steps per fork, not one per header."""
+        recs = self._records
         pieces: list[range] = []
         while rec >= 0 and not self._on_best(rec):
-            start = self._run_starts[bisect.bisect_right(self._run_starts, rec) - 1]
-            lo, hi = start, rec  # the first record of start..rec that is not on the best chain
+            lo, hi = recs.run_start(rec), rec  # the first of lo..rec not on the best chain
             while lo < hi:
                 mid = (lo + hi) // 2
                 if self._on_best(mid):
@@ -257,15 +184,19 @@ class HeadersStore:
                 else:
                     hi = mid
             pieces.append(range(lo, rec + 1))
-            rec = self._parent[lo]
-        return rec, list(itertools.chain.from_iterable(reversed(pieces)))
+            rec = recs.parent(lo)
+        ranges = [np.arange(r.start, r.stop, dtype=np.int64) for r in reversed(pieces)]
+        return rec, np.concatenate(ranges) if ranges else np.empty(0, dtype=np.int64)
 
     def _on_best(self, rec: int) -> bool:
-        h = self._height[rec]
+        h = self._records.height(rec)
         return h < len(self._best) and self._best[h] == rec
 
     def _tip_of(self, rec: int) -> Tip:
-        return Tip(self._height[rec], self._hashes[rec], self._work[rec])
+        recs = self._records
+        return Tip(recs.height(rec), recs.hash(rec), recs.work(rec))
+
+    # --- connecting -----------------------------------------------------------------
 
     def connect(self, headers: bytes) -> ConnectResult:
         """Connect a batch of consecutive headers (a ``headers`` message's
@@ -280,20 +211,15 @@ class HeadersStore:
             return ConnectResult(self.tip, 0, False)
         with self._lock:
             first_prev = headers[_PREV]
-            parent = self._index.get(first_prev)
-            if parent is None:
+            if first_prev not in self._records.index:
                 raise OrphanHeadersError(
                     f"the first header's parent {hash_hex(first_prev)} is not in the store"
                 )
             result = check_headers(headers, first_prev, self.network.pow_limit)
             n_ok = len(headers) // HEADER_LEN if result.ok else result.failed_index
             assert n_ok is not None
-            hashes = result.hashes.tobytes()
-            new = [hashes[i : i + 32] for i in range(0, n_ok * 32, 32)]
-            known = 0  # a linked batch: the known ones are a prefix
-            while known < n_ok and new[known] in self._index:
-                known += 1
-            outcome = self._connect_new(headers, new, known, n_ok)
+            hashes = result.hashes[:n_ok].tobytes()
+            outcome = self._connect_new(headers[: n_ok * HEADER_LEN], hashes)
             if not result.ok:
                 raise BadHeaderError(
                     f"header {result.failed_index} of the batch: {result.message}",
@@ -302,21 +228,22 @@ class HeadersStore:
                 )
             return outcome
 
-    def _connect_new(
-        self, headers: bytes, hashes: list[bytes], known: int, n_ok: int
-    ) -> ConnectResult:
-        if known == n_ok:
+    def _connect_new(self, headers: bytes, hashes: bytes) -> ConnectResult:
+        recs = self._records
+        known = recs.known_prefix(hashes)  # a linked batch: the known ones are a prefix
+        n = len(hashes) // 32
+        if known == n:
             return ConnectResult(self.tip, 0, False)
-        raw = headers[known * HEADER_LEN : n_ok * HEADER_LEN]
-        parent = self._index[raw[_PREV]]
+        raw = headers[known * HEADER_LEN :]
+        parent = recs.index.get(raw[_PREV])
+        assert parent is not None  # the first one's parent is known, and the rest link
         # written before it is indexed: a failing write leaves the index as the file is
-        self._write(fmt.encode_batch(raw))
-        self._append_records(raw, hashes[known:n_ok], parent)
-        last = len(self._hashes) - 1
-        if self._work[last] <= self._work[self._best[-1]]:
-            return ConnectResult(self.tip, n_ok - known, False)
+        self._write(fmt.encode_batch(raw, hashes[known * 32 :]))
+        last = recs.append(raw, hashes[known * 32 :], parent)
+        if recs.work(last) <= recs.work(self._best[-1]):
+            return ConnectResult(self.tip, n - known, False)
         reorg, joined = self._move_best(last)
-        return ConnectResult(self.tip, n_ok - known, True, reorg, [self._hashes[r] for r in joined])
+        return ConnectResult(self.tip, n - known, True, reorg, _split(recs.hashes_for(joined)))
 
     def _write(self, batch: bytes, sync: bool = False) -> None:
         """Append ``batch`` (in the OS on return: it survives the process being
@@ -354,43 +281,40 @@ class HeadersStore:
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._hashes)
+            return self._records.count
 
     def __contains__(self, block_hash: bytes) -> bool:
         with self._lock:
-            return bytes(block_hash) in self._index
-
-    def _record(self, rec: int) -> bytes:
-        return bytes(self._raw[rec * HEADER_LEN : (rec + 1) * HEADER_LEN])
+            return bytes(block_hash) in self._records.index
 
     def header_at(self, height: int) -> bytes | None:
         """The best chain's header at ``height``."""
         with self._lock:
             if not 0 <= height < len(self._best):
                 return None
-            return self._record(self._best[height])
+            return self._records.header(self._best[height])
 
     def hash_at(self, height: int) -> bytes | None:
         with self._lock:
             if not 0 <= height < len(self._best):
                 return None
-            return self._hashes[self._best[height]]
+            return self._records.hash(self._best[height])
 
     def header(self, block_hash: bytes) -> bytes | None:
         """Any stored header (best chain or not) by hash."""
         with self._lock:
-            rec = self._index.get(bytes(block_hash))
-            return None if rec is None else self._record(rec)
+            rec = self._records.index.get(bytes(block_hash))
+            return None if rec is None else self._records.header(rec)
 
     def height_of(self, block_hash: bytes) -> int | None:
         """Height of a stored header on its own branch."""
         with self._lock:
-            rec = self._index.get(bytes(block_hash))
-            return None if rec is None else self._height[rec]
+            rec = self._records.index.get(bytes(block_hash))
+            return None if rec is None else self._records.height(rec)
 
     def is_on_best_chain(self, block_hash: bytes) -> bool:
         with self._lock:
-            rec = self._index.get(bytes(block_hash))
+            rec = self._records.index.get(bytes(block_hash))
             return rec is not None and self._on_best(rec)
 
     def locator(self) -> list[bytes]:
@@ -405,13 +329,15 @@ class HeadersStore:
                     step *= 2
                 height -= step
             heights.append(0)
-            return [self._hashes[self._best[h]] for h in heights]
+            return [self._records.hash(self._best[h]) for h in heights]
 
     def best_chain_hashes(self, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
         with self._lock:
             recs = self._best[start:stop]
-            hashes = [self._hashes[r] for r in recs]
-        yield from hashes
+            if not len(recs):
+                return
+            hashes = self._records.hashes_for(np.frombuffer(recs, dtype=np.int64))
+        yield from (hashes[i : i + 32] for i in range(0, len(hashes), 32))
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -431,3 +357,7 @@ class HeadersStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _split(hashes: bytes) -> list[bytes]:
+    return [hashes[i : i + 32] for i in range(0, len(hashes), 32)]
