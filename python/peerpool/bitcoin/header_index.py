@@ -12,8 +12,7 @@ plain dict. Lookups cost a few microseconds either way.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -56,8 +55,8 @@ class HashIndex:
         self._added = {}
         return True
 
-    def add(self, hashes: Iterable[bytes], first: int) -> None:
-        self._added.update(zip(hashes, itertools.count(first)))
+    def add(self, hashes: list[bytes], first: int) -> None:
+        self._added.update(zip(hashes, range(first, first + len(hashes)), strict=True))
 
     def get(self, block_hash: bytes) -> int | None:
         rec = self._added.get(block_hash)

@@ -116,15 +116,15 @@ class Records:
         self._base_work.append(base)
         self._last_work.append(base + self._bits_sum(bits))
 
-    def append(self, raw: bytes, hashes: bytes, parent: int) -> int:
-        """Add a run (``hashes``: its 32-byte hashes back to back) whose first
-        header's parent is record ``parent``; returns its last record."""
+    def append(self, raw: bytes, hashes: list[bytes], parent: int) -> int:
+        """Add a run (``hashes``: its 32-byte hashes) whose first header's
+        parent is record ``parent``; returns its last record."""
         start = self.count
         self._new_run(start, parent, _bits(raw))
         self._raw += raw
-        self._hashes += hashes
-        self.count += len(raw) // HEADER_LEN
-        self.index.add((hashes[i : i + 32] for i in range(0, len(hashes), 32)), start)
+        self._hashes += b"".join(hashes)
+        self.count += len(hashes)
+        self.index.add(hashes, start)
         return self.count - 1
 
     def known_prefix(self, hashes: bytes) -> int:
@@ -189,7 +189,7 @@ class Records:
                 parent = -1
             if parent is None:
                 raise ValueError(f"batch {k} does not connect to an earlier header")
-            self.append(first, ids[known * 32 :], parent)
+            self.append(first, split_hashes(ids[known * 32 :]), parent)
 
     def hashes_for(self, recs: np.ndarray) -> bytes:
         """The hashes of these records (an int64 array), back to back."""
@@ -200,3 +200,8 @@ class Records:
 def _bits(raw: bytes | memoryview) -> np.ndarray:
     n = len(raw) // HEADER_LEN
     return np.frombuffer(raw, dtype="<u4", count=n * 20).reshape(n, 20)[:, _BITS_WORD]
+
+
+def split_hashes(hashes: bytes) -> list[bytes]:
+    """32-byte hashes back to back, as a list."""
+    return [hashes[i : i + 32] for i in range(0, len(hashes), 32)]

@@ -43,7 +43,7 @@ import numpy as np
 
 from peerpool.bitcoin import header_format as fmt
 from peerpool.bitcoin.blocks import hash_hex
-from peerpool.bitcoin.header_records import Records
+from peerpool.bitcoin.header_records import Records, split_hashes
 from peerpool.bitcoin.headers import HEADER_LEN, check_headers
 from peerpool.bitcoin.networks import Network, get_network
 from peerpool.errors import (
@@ -114,7 +114,7 @@ class HeadersStore:
             start = b"" if self._size else fmt.encode_file_header(self.network)
             batch = fmt.encode_batch(genesis, self.network.genesis_hash)
             self._write(start + batch, sync=True)
-            self._records.append(genesis, self.network.genesis_hash, -1)
+            self._records.append(genesis, [self.network.genesis_hash], -1)
         # The best chain: most work; among equals the first seen (as Core does).
         works = self._records.last_works()
         best_run = max(range(len(works)), key=works.__getitem__)
@@ -160,8 +160,8 @@ class HeadersStore:
                 old_tip=self._tip_of(old_tip),
                 new_tip=self._tip_of(new_tip),
                 common_ancestor=self._tip_of(ancestor),
-                disconnected=_split(recs.hashes_for(np.frombuffer(left, dtype=np.int64))),
-                connected=_split(recs.hashes_for(joined)),
+                disconnected=split_hashes(recs.hashes_for(np.frombuffer(left, dtype=np.int64))),
+                connected=split_hashes(recs.hashes_for(joined)),
             )
         del self._best[recs.height(ancestor) + 1 if ancestor >= 0 else 0 :]
         self._best.frombytes(joined.tobytes())
@@ -239,11 +239,15 @@ class HeadersStore:
         assert parent is not None  # the first one's parent is known, and the rest link
         # written before it is indexed: a failing write leaves the index as the file is
         self._write(fmt.encode_batch(raw, hashes[known * 32 :]))
-        last = recs.append(raw, hashes[known * 32 :], parent)
+        new = split_hashes(hashes[known * 32 :])
+        last = recs.append(raw, new, parent)
         if recs.work(last) <= recs.work(self._best[-1]):
             return ConnectResult(self.tip, n - known, False)
         reorg, joined = self._move_best(last)
-        return ConnectResult(self.tip, n - known, True, reorg, _split(recs.hashes_for(joined)))
+        # usually the batch just extended the best chain: its hashes are the ones that joined
+        extended = reorg is None and len(joined) == len(new)
+        joined_hashes = new if extended else split_hashes(recs.hashes_for(joined))
+        return ConnectResult(self.tip, n - known, True, reorg, joined_hashes)
 
     def _write(self, batch: bytes, sync: bool = False) -> None:
         """Append ``batch`` (in the OS on return: it survives the process being
@@ -357,7 +361,3 @@ class HeadersStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _split(hashes: bytes) -> list[bytes]:
-    return [hashes[i : i + 32] for i in range(0, len(hashes), 32)]
