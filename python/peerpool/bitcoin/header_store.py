@@ -6,9 +6,10 @@ the format version and the network; then one checksummed batch per
 always after its parent). The index (hash -> record, parent, height,
 cumulative work, best chain by height) is rebuilt on open from the batches
 alone: a batch that passes its checksum was checked (linkage, proof of work)
-before it was written, so it is not checked again, and each batch costs one
-dict lookup for its parent and bulk operations for its headers, so reopening
-is linear in the records however many forks there are. A torn tail (the last
+before it was written, so it is not checked again, nor hashed (batches carry
+their hashes); records are kept as runs (:mod:`peerpool.bitcoin.header_records`)
+and indexed by one numpy sort, so reopening is linear in the records however
+many forks there are, with no Python object per header. A torn tail (the last
 write cut by a crash) is truncated with a warning; any other damage, a
 foreign file or another network's store raises a
 :class:`~peerpool.errors.HeaderStoreError` and leaves the file as it is.
