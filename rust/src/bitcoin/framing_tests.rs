@@ -146,7 +146,10 @@ fn an_extended_header_for_a_small_payload_is_refused() {
     let mut d = MessageDecoder::new(MAGIC, LIMITS);
     let mut out = Vec::new();
     let (err, at) = d.feed(&h, &mut out).unwrap_err();
-    assert!(matches!(err, FramingError::BadExtendedHeader { .. }), "{err}");
+    assert!(
+        matches!(err, FramingError::BadExtendedHeader { .. }),
+        "{err}"
+    );
     assert_eq!((at, out.len()), (0, 0));
     // the smallest payload that needs it is accepted
     let h = encode_header(MAGIC, "block", u64::from(EXT_LENGTH_MARKER), [0; 4]).unwrap();
