@@ -17,6 +17,7 @@ from peerpool.bitcoin import messages as msgs
 from peerpool.bitcoin.framing import encode_header, encode_message
 from peerpool.errors import (
     ChecksumError,
+    MalformedMessageError,
     PayloadTooLargeError,
     PeerStoreWriteError,
     PeerTimeoutError,
@@ -213,3 +214,24 @@ async def test_a_full_disk_under_the_peer_store_ends_the_connection_promptly(
                 await asyncio.wait_for(client.wait_closed(), WAIT)
             assert not client.is_connected
             await asyncio.wait_for(peer_closed.wait(), WAIT)
+
+
+# --- 8. the extended header is for payloads the 32-bit length cannot hold --------
+
+
+async def test_an_extmsg_ping_is_refused_and_banned(tmp_path: Path) -> None:
+    peers = PeerStore(tmp_path, "bsv-regtest")
+    ping = struct.pack("<Q", 9)
+    extended = encode_header(MAGIC, "ping", 0xFFFF_FFFF)[:36] + struct.pack("<Q", len(ping))
+
+    async def script(side: FakeSide) -> None:
+        await side.handshake()
+        await side.send_raw(extended + ping)
+        await side.silent()
+
+    async with fake_peer(script) as address:
+        client = client_for(address, peers)
+        await asyncio.wait_for(client.connect(), WAIT)
+        with pytest.raises(MalformedMessageError, match="32-bit length"):
+            await asyncio.wait_for(client.wait_closed(), WAIT)
+    assert peers.is_banned(address)
