@@ -14,9 +14,10 @@ chunk). Timers live here only:
   (a peer dripping a byte a second is caught; a 4 GB block on a slow link is not);
 * keepalive: a ``ping`` every ``ping_interval``; the connection is dropped
   with :class:`~peerpool.errors.PeerTimeoutError` when no ``pong`` comes back
-  within ``ping_timeout``, unless a message is in flight (a pong queued behind
-  a 4 GB block reaches us only after the block; the minimum rate bounds how
-  long that may take) or a handler of ours is busy;
+  within ``ping_timeout``, unless a message is in flight and its bytes are
+  still coming (a pong queued behind a 4 GB block reaches us only after the
+  block; the minimum rate bounds how long that may take) or a handler of
+  ours is busy;
 * a deadline for each HIGH_LEVEL request (``request_timeout``), extended by
   the same rule only: small messages arriving meanwhile do not extend it. A
   request that misses its deadline ends the connection.
@@ -140,6 +141,7 @@ class BitcoinClient:
         self._pong = asyncio.Event()
         self._busy = False  # a handler is running: the peer is not to blame for silence
         self._ban_reason: str | None = None
+        self._last_bytes = 0.0  # loop time of the last read that brought bytes
 
     def __str__(self) -> str:
         return f"peer {self.id}"
@@ -329,17 +331,18 @@ class BitcoinClient:
                 raise self._closed_error(f"waiting for {what}")
             if loop.time() < deadline:
                 continue
-            if self._peer_active():
+            if self._peer_active(loop.time(), limit):
                 deadline = loop.time() + min(limit, self._stall.window)
                 continue
             error = PeerTimeoutError(f"{self}: no {what} within {limit:g} s")
             await self._abort(error)
             raise error
 
-    def _peer_active(self) -> bool:
-        """A message is in flight (arriving at the minimum rate, or the
-        reader drops the peer), or a handler of ours is running."""
-        return self._busy or self.protocol.in_message
+    def _peer_active(self, now: float, window: float) -> bool:
+        """A handler of ours is running, or a message is in flight and its
+        bytes came within ``window`` (a drip is the minimum rate's business:
+        the reader drops it; complete small messages do not count)."""
+        return self._busy or (self.protocol.in_message and now - self._last_bytes < window)
 
     def _end_error(self) -> BaseException:
         closed = self._closed
@@ -362,6 +365,7 @@ class BitcoinClient:
             while (data := await self._read(reader, loop)) != b"":
                 if data is None:  # a window of waiting passed at a rate that is fine
                     continue
+                self._last_bytes = loop.time()
                 self.protocol.receive_data(data)
                 await self._dispatch_all()
                 if not self.protocol.in_message:
@@ -467,7 +471,9 @@ class BitcoinClient:
                     if self._pong.is_set():
                         break
                     now = loop.time()
-                    if now - sent_at >= self.ping_timeout and not self._peer_active():
+                    if now - sent_at >= self.ping_timeout and not self._peer_active(
+                        now, self.ping_timeout
+                    ):
                         raise PeerTimeoutError(f"{self}: no pong within {self.ping_timeout:g} s")
         except asyncio.CancelledError:
             raise

@@ -63,7 +63,9 @@ async def test_a_reply_dripped_a_byte_a_second_is_dropped(tmp_path: Path, what: 
         reply = encode_message(MAGIC, "block", bytes(5000))
         script = answering(msgs.GetData, reply, drip=True)
     async with fake_peer(script) as address:
-        client = client_for(address, peers, **FAST)
+        # as in the issue, a byte comes more often than the ping and request
+        # timeouts would notice silence: only the rate floor (1 s window) can tell
+        client = client_for(address, peers, **{**FAST, "ping_timeout": 2.0, "request_timeout": 3.0})
         await asyncio.wait_for(client.connect(), WAIT)
         loop = asyncio.get_running_loop()
         started = loop.time()
