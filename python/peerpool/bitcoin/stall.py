@@ -17,7 +17,7 @@ from __future__ import annotations
 from peerpool.errors import InputError
 
 #: The lowest rate a message in flight may arrive at (bytes per second). A
-#: 4 GB block at 32 KiB/s takes 36 hours, so any link that can carry one at
+#: 4 GB block at 32 KiB/s takes 34 hours, so any link that can carry one at
 #: all (a 1 Mbit/s line: 125 kB/s; a slow Tor circuit: ~100 kB/s) is well
 #: above it, and a drip of a byte a second is 30,000 times below.
 DEFAULT_MIN_RECEIVE_RATE = 32 * 1024
