@@ -174,3 +174,20 @@ def test_two_processes_writing_lose_no_record_and_no_ban(tmp_path: Path) -> None
             record = store.get(peer)
             assert record is not None and record.failures == 1, peer
             assert store.is_banned(peer) == (i % 2 == 0), peer
+
+
+def test_a_ban_by_another_process_is_seen_without_a_reload(tmp_path: Path) -> None:
+    here = PeerStore(tmp_path, NET)
+    assert not here.is_banned("a:1")
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from peerpool.bitcoin.peer_store import PeerStore; "
+            "PeerStore(sys.argv[1], 'bsv-regtest').ban('a:1', 'elsewhere')",
+            str(tmp_path),
+        ],
+        check=True,
+        timeout=60,
+    )
+    assert here.is_banned("a:1") and here.usable(["a:1", "b:2"]) == ["b:2"]

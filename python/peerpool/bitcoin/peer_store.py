@@ -213,18 +213,25 @@ class PeerStore:
     # --- reading --------------------------------------------------------------------
 
     def is_banned(self, peer: str) -> bool:
+        """Banned here or by another process sharing the folder (the file is
+        read again when it changed: a stat per call otherwise)."""
         with self._lock:
+            self._refresh()
             rec = self._peers.get(peer)
-            return bool(rec and rec.banned_until and rec.banned_until > self._clock())
+            return _banned(rec, self._clock())
 
     def get(self, peer: str) -> PeerRecord | None:
         with self._lock:
+            self._refresh()
             rec = self._peers.get(peer)
             return None if rec is None else PeerRecord(**asdict(rec))
 
     def usable(self, peers: list[str]) -> list[str]:
         """The given peers minus the banned ones, in order."""
-        return [p for p in peers if not self.is_banned(p)]
+        with self._lock:
+            self._refresh()
+            now = self._clock()
+            return [p for p in peers if not _banned(self._peers.get(p), now)]
 
     def reload(self) -> None:
         """See what other processes wrote since our last read or write."""
@@ -234,6 +241,10 @@ class PeerStore:
     def __len__(self) -> int:
         with self._lock:
             return len(self._peers)
+
+
+def _banned(rec: PeerRecord | None, now: float) -> bool:
+    return bool(rec and rec.banned_until and rec.banned_until > now)
 
 
 def _validate(raw: Any, path: Path) -> dict[str, PeerRecord]:
