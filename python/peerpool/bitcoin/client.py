@@ -141,7 +141,8 @@ class BitcoinClient:
         self._pong = asyncio.Event()
         self._busy = False  # a handler is running: the peer is not to blame for silence
         self._ban_reason: str | None = None
-        self._last_bytes = 0.0  # loop time of the last read that brought bytes
+        # loop time of the last read that brought bytes, or of a handler of ours ending
+        self._last_activity = 0.0
 
     def __str__(self) -> str:
         return f"peer {self.id}"
@@ -340,9 +341,10 @@ class BitcoinClient:
 
     def _peer_active(self, now: float, window: float) -> bool:
         """A handler of ours is running, or a message is in flight and its
-        bytes came within ``window`` (a drip is the minimum rate's business:
-        the reader drops it; complete small messages do not count)."""
-        return self._busy or (self.protocol.in_message and now - self._last_bytes < window)
+        bytes came within ``window`` (or a handler of ours held them up until
+        then). A drip is the minimum rate's business (the reader drops it);
+        complete small messages do not count."""
+        return self._busy or (self.protocol.in_message and now - self._last_activity < window)
 
     def _end_error(self) -> BaseException:
         closed = self._closed
@@ -365,7 +367,7 @@ class BitcoinClient:
             while (data := await self._read(reader, loop)) != b"":
                 if data is None:  # a window of waiting passed at a rate that is fine
                     continue
-                self._last_bytes = loop.time()
+                self._last_activity = loop.time()
                 self.protocol.receive_data(data)
                 await self._dispatch_all()
                 if not self.protocol.in_message:
@@ -423,6 +425,8 @@ class BitcoinClient:
                 await self._dispatch(event)
             finally:
                 self._busy = False
+                # time our handler held the bytes up is not the peer's silence
+                self._last_activity = asyncio.get_running_loop().time()
         await self._flush()  # pongs and other replies the core queued
 
     async def _dispatch(self, event: object) -> None:
