@@ -7,7 +7,8 @@ proof of work, which the old format could not vouch for), then renames the old
 file to ``<name>.v1`` and the new one into its place. Records from the first
 one that does not check out are not carried over; they stay in the ``.v1``
 file, and how many there were is returned. Run it once, with no process using
-the store.
+the store. Interrupted between its two renames, it leaves the old file at
+``<name>.v1`` and the new one at ``<name>.v2-migrating``; nothing is lost.
 """
 
 from __future__ import annotations
