@@ -23,6 +23,7 @@ TARGETS = {
     "bitcoin.framing": ">= 0.8x one hashlib.sha256 pass",
     "bitcoin.check_headers": ">= 1 M headers/s and >= 4x reference",
     "bitcoin.header_store_connect": ">= 1 M headers/s",
+    "bitcoin.header_store_reopen": "1 M headers + 1,000 forks reopen < 1 s",
     "bitcoin.fetch_block_chunks": ">= 0.8x a plain socket read; peak < 3x the chunk size above it",
     "chord.get_hashes_batch": ">= 3x hashlib loop",
     "chord.distance_batch": ">= 20x int loop (10,000 ids)",

@@ -49,7 +49,14 @@ class CompactSizeError(InputError):
 
 
 class BitcoinError(PeerpoolError):
-    """Base of the Bitcoin / Bitcoin SV errors."""
+    """Base of the Bitcoin / Bitcoin SV errors.
+
+    ``events``: when ``MessageDecoder.feed`` raises, the events that same call
+    decoded before the error (in stream order; they arrived intact and should
+    be handled before the error is). Empty for every other error.
+    """
+
+    events: list[object] = []  # noqa: RUF012 - read-only default; the decoder sets its own
 
 
 class BitcoinProtocolError(BitcoinError, InputError):
@@ -66,6 +73,11 @@ class ChecksumError(BitcoinProtocolError):
 
 class PayloadTooLargeError(BitcoinProtocolError):
     """A message announces a payload above the configured maximum."""
+
+
+class PayloadBudgetExceededError(PayloadTooLargeError):
+    """A non-block message that the budget shared by a manager's connections
+    (``PayloadBudget``) cannot hold at the moment: refused at its header."""
 
 
 class MalformedCommandError(BitcoinProtocolError):
@@ -144,6 +156,43 @@ class BlockNotFoundError(BitcoinError, LookupError):
 class MessageTooLargeForPeerError(BitcoinError, InputError):
     """A message we were asked to send exceeds what the peer accepts (its
     ``protoconf``, or the protocol default when it sent none)."""
+
+
+class PeerStoreError(BitcoinError):
+    """The peer store's file or folder cannot be used."""
+
+
+class PeerStoreFormatError(PeerStoreError, InputError):
+    """The peer store's file is not a peer store this version reads: not JSON,
+    too deep, a field of the wrong type, an unknown version, or not a regular
+    file (a FIFO, a folder)."""
+
+
+class PeerStoreWriteError(PeerStoreError, OSError):
+    """Writing the peer store failed (a full disk, a read-only folder);
+    ``__cause__`` is the OSError. Nothing was lost from the file: the old one
+    stays until a write succeeds."""
+
+
+class HeaderStoreError(BitcoinError):
+    """The header store's file cannot be used as it is; it was left untouched."""
+
+
+class HeaderStoreFormatError(HeaderStoreError, InputError):
+    """The file is not a header store of this network: another file (text,
+    JSON, ...), another network's store, or a format version this peerpool
+    does not read."""
+
+
+class HeaderStoreMigrationError(HeaderStoreFormatError):
+    """The file was written by the old format (bare 80-byte records, no file
+    header): convert it with ``peerpool.bitcoin.header_migrate.migrate_v1``."""
+
+
+class HeaderStoreCorruptError(HeaderStoreError, InputError):
+    """Damage that is not a torn tail: a record or batch whose checksum fails
+    with valid data after it, or a genesis record that is not the network's.
+    ``offset`` is where in the file it starts."""
 
 
 class RegtestError(BitcoinError):

@@ -164,11 +164,41 @@ def test_extended_header_layout_and_decoding() -> None:
     assert len(encode_header(MAGIC, "block", 0xFFFF_FFFE)) == 24
 
 
-def test_small_extended_message_round_trips() -> None:
-    """An extended header may announce any length; nothing follows a checksum."""
-    head = ref.encode_header(MAGIC, "block", 0xFFFF_FFFF)[:36] + (5).to_bytes(8, "little")
+def test_an_extended_header_for_a_small_payload_is_refused() -> None:
+    """The extended header is for payloads the 32-bit length cannot hold: an
+    8-byte ping behind one is refused (by the reference decoder too)."""
+    head = ref.encode_header(MAGIC, "ping", 0xFFFF_FFFF)[:36] + (8).to_bytes(8, "little")
+    good = encode_message(MAGIC, "ping", bytes(8))
     decoder = MessageDecoder(MAGIC, large_threshold=1 << 20)
-    assert as_tuples(decoder.feed(head + b"hello")) == [("message", "block", b"hello")]
+    with pytest.raises(MalformedMessageError, match="32-bit") as info:
+        decoder.feed(good + head + bytes(8))
+    assert info.value.offset == len(good)
+    assert as_tuples(info.value.events) == [("message", "ping", bytes(8))]
+    with pytest.raises(ref.Rejected, match="bad-extended"):
+        ref.MessageDecoder(MAGIC, 1 << 40, 1 << 20).feed(head + bytes(8))
+    # the smallest length that needs the extended header is accepted
+    decoder = MessageDecoder(MAGIC, max_payload=1 << 40, large_threshold=1 << 20)
+    head = encode_header(MAGIC, "block", 0xFFFF_FFFF)
+    assert as_tuples(decoder.feed(head)) == [("start", "block", 0xFFFF_FFFF)]
+
+
+def test_messages_before_an_error_come_with_it() -> None:
+    """feed() raising keeps what it decoded: the error's ``events`` are the
+    messages before the bad one, in order; a later feed raises again, with none."""
+    ping1, ping2 = (encode_message(MAGIC, "ping", n.to_bytes(8, "little")) for n in (1, 2))
+    bad = encode_header(MAGIC, "ping", 8, b"\0\0\0\0") + bytes(8)
+    decoder = MessageDecoder(MAGIC)
+    assert decoder.feed(ping1[:10]) == []
+    with pytest.raises(ChecksumError) as info:
+        decoder.feed(ping1[10:] + ping2 + bad + ping1)
+    assert as_tuples(info.value.events) == [
+        ("message", "ping", (1).to_bytes(8, "little")),
+        ("message", "ping", (2).to_bytes(8, "little")),
+    ]
+    assert info.value.offset == 2 * len(ping1)
+    with pytest.raises(ChecksumError) as again:
+        decoder.feed(ping1)
+    assert again.value.events == []
 
 
 def _raises(stream: bytes, piece: int = 7, **limits: int) -> BitcoinProtocolError:

@@ -45,7 +45,8 @@ def test_writes_leave_no_temporary_files_and_a_corrupt_file_is_a_typed_error(
     store = PeerStore(tmp_path, "btc-regtest")
     for i in range(20):
         store.record_attempt(f"127.0.0.1:{i + 1}")
-    assert [p.name for p in tmp_path.iterdir()] == ["peers.btc-regtest.json"]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["peers.btc-regtest.json", "peers.btc-regtest.json.lock"]
     (tmp_path / "peers.btc-regtest.json").write_text("{not json")
     with pytest.raises(InputError):
         PeerStore(tmp_path, "btc-regtest")

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from peerpool.bitcoin import messages as msgs
 from peerpool.bitcoin.blocks import Chunk, merkle_root
+from peerpool.bitcoin.budget import PayloadBudget
 from peerpool.bitcoin.framing import MessageDecoder, checksum, encode_header, encode_message
 from peerpool.bitcoin.handlers import Block, BlockKind
 from peerpool.bitcoin.networks import Network, get_network, sha256d
@@ -35,6 +36,7 @@ from peerpool.errors import (
     InputError,
     MalformedMessageError,
     MessageTooLargeForPeerError,
+    PayloadBudgetExceededError,
     PayloadTooLargeError,
     PeerDisconnectedError,
 )
@@ -70,8 +72,12 @@ def sent(network: Network, proto: BitcoinProtocol) -> list[msgs.Message]:
     return [msgs.decode_message(m.command, m.payload) for m in decoder.feed(proto.data_to_send())]
 
 
-def established(network: Network = BSV, config: ProtocolConfig | None = None) -> BitcoinProtocol:
-    proto = BitcoinProtocol(network, config, nonce=42)
+def established(
+    network: Network = BSV,
+    config: ProtocolConfig | None = None,
+    budget: PayloadBudget | None = None,
+) -> BitcoinProtocol:
+    proto = BitcoinProtocol(network, config, nonce=42, budget=budget)
     proto.initiate()
     proto.receive_data(frame(network, peer_version()) + frame(network, msgs.VerAck()))
     proto.data_to_send()
@@ -273,6 +279,34 @@ def test_bad_checksum() -> None:
     bad = encode_header(BSV.magic, "ping", len(payload), bytes(4)) + payload
     with pytest.raises(ChecksumError):
         proto.receive_data(bad)
+
+
+def test_messages_before_a_framing_error_are_events_before_it_is_raised() -> None:
+    proto = established()
+    payload = struct.pack("<Q", 5)
+    bad = encode_header(BSV.magic, "ping", len(payload), bytes(4)) + payload
+    headers = msgs.Headers(bytes(80) * 5)
+    with pytest.raises(ChecksumError):
+        proto.receive_data(frame(BSV, msgs.Ping(1)) + frame(BSV, headers) + bad)
+    assert proto.events_received() == [msgs.Ping(1), headers]
+    assert sent(BSV, proto) == [msgs.Pong(1)]  # and the ping before it was answered
+
+
+def test_a_payload_budget_is_shared_and_given_back() -> None:
+    budget = PayloadBudget(3 << 20)
+    config = ProtocolConfig(large_message_limit=1 << 20, max_message_size=4 << 20)
+    one, two = (established(config=config, budget=budget) for _ in range(2))
+    tx = encode_message(BSV.magic, "tx", bytes(2 << 20))
+    one.receive_data(tx[:1000])
+    assert budget.used == 2 << 20
+    with pytest.raises(PayloadBudgetExceededError, match="budget"):
+        two.receive_data(tx[:1000])
+    one.receive_data(tx[1000:])
+    assert one.events_received() == [msgs.Tx(bytes(2 << 20))] and budget.used == 0
+    three = established(config=config, budget=budget)
+    three.receive_data(tx[:1000])  # fits again
+    three.release_budget()  # the connection ended mid-message
+    assert budget.used == 0
 
 
 def test_malformed_payload() -> None:

@@ -7,12 +7,24 @@ arrival order, waiting for each handler before reading on (backpressure
 reaches the peer through TCP, and memory stays bounded by one read plus one
 chunk). Timers live here only:
 
+* a minimum rate for a message in flight (:mod:`peerpool.bitcoin.stall`):
+  while a message is partly received its bytes must come at
+  ``min_receive_rate`` or more, measured over ``stall_window`` seconds of
+  waiting, or the peer is dropped with :class:`~peerpool.errors.PeerTimeoutError`
+  (a peer dripping a byte a second is caught; a 4 GB block on a slow link is not);
 * keepalive: a ``ping`` every ``ping_interval``; the connection is dropped
   with :class:`~peerpool.errors.PeerTimeoutError` when no ``pong`` comes back
-  within ``ping_timeout`` *and* nothing else arrived meanwhile. A pong queued
-  behind a 4 GB block reaches us only after the block, so a peer that is
-  busy sending to us (or a handler of ours that is busy) is not timed out;
-* request timeouts for the HIGH_LEVEL helpers, with the same rule.
+  within ``ping_timeout``, unless a message is in flight and its bytes are
+  still coming (a pong queued behind a 4 GB block reaches us only after the
+  block; the minimum rate bounds how long that may take) or a handler of
+  ours is busy;
+* a deadline for each HIGH_LEVEL request (``request_timeout``), extended by
+  the same rule only: small messages arriving meanwhile do not extend it. A
+  request that misses its deadline ends the connection.
+
+Every timeout is recorded as a failure in the peer store. A failing peer
+store (a full disk) ends the connection with
+:class:`~peerpool.errors.PeerStoreWriteError` rather than leaving it half done.
 
 The client meets the :class:`~peerpool.pool.PoolClient` contract
 (``connect``/``close``/``wait_closed``), so a ``ClientPool`` can own it.
@@ -28,11 +40,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from peerpool.bitcoin import messages as msgs
 from peerpool.bitcoin.blocks import Chunk, hash_hex
+from peerpool.bitcoin.budget import PayloadBudget
 from peerpool.bitcoin.handlers import Block, Handlers, Mode
 from peerpool.bitcoin.networks import Network, get_network, sha256d
 from peerpool.bitcoin.peer_store import PeerStore
 from peerpool.bitcoin.pending import ChunkCallback, PendingRequests
 from peerpool.bitcoin.protocol import BitcoinProtocol, HandshakeComplete, ProtocolConfig
+from peerpool.bitcoin.stall import DEFAULT_MIN_RECEIVE_RATE, DEFAULT_STALL_WINDOW, StallMeter
 from peerpool.errors import (
     BadMagicError,
     BitcoinProtocolError,
@@ -43,6 +57,7 @@ from peerpool.errors import (
     ModeError,
     PeerDisconnectedError,
     PeerpoolError,
+    PeerStoreError,
     PeerTimeoutError,
 )
 from peerpool.net import Address, ProxyConfig, SocksAuth, dial, parse_address
@@ -85,11 +100,14 @@ class BitcoinClient:
         ping_interval: float = DEFAULT_PING_INTERVAL,
         ping_timeout: float = DEFAULT_PING_TIMEOUT,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        min_receive_rate: float = DEFAULT_MIN_RECEIVE_RATE,
+        stall_window: float = DEFAULT_STALL_WINDOW,
         read_size: int = DEFAULT_READ_SIZE,
         inv_queue_size: int = DEFAULT_INV_QUEUE_SIZE,
         peer_store: PeerStore | None = None,
         manager: ClientManager | None = None,
         client_id: str | None = None,
+        payload_budget: PayloadBudget | None = None,
     ) -> None:
         self.network = get_network(network) if isinstance(network, str) else network
         self.address = parse_address(address, self.network.default_port)
@@ -104,11 +122,15 @@ class BitcoinClient:
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.request_timeout = request_timeout
+        self._stall = StallMeter(min_receive_rate, stall_window)
         self.read_size = read_size
         self.peer_store = peer_store
         self.manager = manager
         self.protocol = BitcoinProtocol(
-            self.network, self.config, peer_address=(self.address.host, self.address.port)
+            self.network,
+            self.config,
+            peer_address=(self.address.host, self.address.port),
+            budget=payload_budget,
         )
         self.requests = PendingRequests(inv_queue_size)
         self._writer: asyncio.StreamWriter | None = None
@@ -119,7 +141,8 @@ class BitcoinClient:
         self._pong = asyncio.Event()
         self._busy = False  # a handler is running: the peer is not to blame for silence
         self._ban_reason: str | None = None
-        self._last_progress = 0.0
+        # loop time of the last read that brought bytes, or of a handler of ours ending
+        self._last_activity = 0.0
 
     def __str__(self) -> str:
         return f"peer {self.id}"
@@ -166,7 +189,6 @@ class BitcoinClient:
         except DialError as exc:
             self._finish(exc)
             raise
-        self._last_progress = loop.time()
         self.protocol.initiate()
         self._tasks.append(asyncio.create_task(self._run(reader)))
         await self._flush()
@@ -179,8 +201,11 @@ class BitcoinClient:
         except BaseException:  # the reason was recorded when the connection ended
             await self.close()
             raise
-        if self.peer_store is not None:
-            self.peer_store.record_connected(self.peer)
+        if self._closed.done():
+            # it ended right after the handshake (a violation in the same read,
+            # say): connect() does not return a client that is not connected
+            await self.close()
+            raise self._end_error()
         if self.ping_interval > 0:
             self._tasks.append(asyncio.create_task(self._keepalive()))
 
@@ -287,26 +312,44 @@ class BitcoinClient:
             raise ModeError(f"{what} needs Mode.HIGH_LEVEL; this client is {self.mode.name}")
 
     async def _wait(self, future: asyncio.Future[T], timeout: float | None, what: str) -> T:
-        """Wait for an answer; time out only when the peer has been silent for
-        ``timeout`` (an answer queued behind a large message is still coming)."""
+        """Wait for an answer until a deadline ``timeout`` from now, extended
+        only while a message is in flight (the answer may be queued behind it,
+        and the minimum rate bounds how long it takes) or a handler of ours is
+        busy. A missed deadline ends the connection (a failure in the store)."""
         limit = self.request_timeout if timeout is None else timeout
         loop = asyncio.get_running_loop()
         closed = self._closed
         if closed is None:
             raise PeerDisconnectedError(f"{self}: not connected")
         waitables: set[asyncio.Future[Any]] = {future, closed}
+        deadline = loop.time() + limit
         while True:
-            done, _ = await asyncio.wait(waitables, timeout=limit, return_when="FIRST_COMPLETED")
+            left = max(deadline - loop.time(), 0.0)
+            done, _ = await asyncio.wait(waitables, timeout=left, return_when="FIRST_COMPLETED")
             if future in done:
                 return future.result()
             if closed in done:
                 raise self._closed_error(f"waiting for {what}")
-            if not self._peer_active(loop.time(), limit):
-                raise PeerTimeoutError(f"{self}: no {what} within {limit:g} s")
+            if loop.time() < deadline:
+                continue
+            if self._peer_active(loop.time(), limit):
+                deadline = loop.time() + min(limit, self._stall.window)
+                continue
+            error = PeerTimeoutError(f"{self}: no {what} within {limit:g} s")
+            await self._abort(error)
+            raise error
 
     def _peer_active(self, now: float, window: float) -> bool:
-        """Bytes arrived within ``window``, or a handler of ours is running."""
-        return self._busy or now - self._last_progress < window
+        """A handler of ours is running, or a message is in flight and its
+        bytes came within ``window`` (or a handler of ours held them up until
+        then). A drip is the minimum rate's business (the reader drops it);
+        complete small messages do not count."""
+        return self._busy or (self.protocol.in_message and now - self._last_activity < window)
+
+    def _end_error(self) -> BaseException:
+        closed = self._closed
+        cause = closed.exception() if closed is not None and closed.done() else None
+        return cause or PeerDisconnectedError(f"{self}: the connection was closed")
 
     def _closed_error(self, doing: str) -> PeerDisconnectedError:
         closed = self._closed
@@ -321,21 +364,30 @@ class BitcoinClient:
         loop = asyncio.get_running_loop()
         error: BaseException | None = None
         try:
-            while data := await reader.read(self.read_size):
-                self._last_progress = loop.time()
+            while (data := await self._read(reader, loop)) != b"":
+                if data is None:  # a window of waiting passed at a rate that is fine
+                    continue
+                self._last_activity = loop.time()
                 self.protocol.receive_data(data)
                 await self._dispatch_all()
+                if not self.protocol.in_message:
+                    self._stall.reset()
             self.protocol.receive_eof()
             await self._dispatch_all()
             error = PeerDisconnectedError(f"{self}: the peer closed the connection")
         except asyncio.CancelledError:
             raise
         except BitcoinProtocolError as exc:
-            await self._dispatch_all()  # what arrived intact before the violation
             error = exc
             if isinstance(exc, _BANNABLE):
                 self._ban_reason = f"{type(exc).__name__}: {exc}"
             log.warning("%s: protocol violation: %s", self, exc)
+            try:
+                await self._dispatch_all()  # what arrived intact before the violation
+            except asyncio.CancelledError:
+                raise
+            except Exception as late:  # the connection ends for the violation all the same
+                log.warning("%s: while handling what came before it: %s", self, late)
         except PeerpoolError as exc:
             error = exc
         except OSError as exc:
@@ -345,6 +397,27 @@ class BitcoinClient:
             error = exc
         await self._abort(error)
 
+    async def _read(
+        self, reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop
+    ) -> bytes | None:
+        """The next bytes (b"" at the end of the stream); mid-message, a wait
+        is bounded by the minimum rate (None: the window passed, no bytes)."""
+        if not (self._stall.enabled and self.protocol.in_message):
+            return await reader.read(self.read_size)
+        started = loop.time()
+        try:
+            data = await asyncio.wait_for(reader.read(self.read_size), self._stall.time_left())
+        except asyncio.TimeoutError:
+            data = None
+        rate = self._stall.waited(loop.time() - started, len(data or b""))
+        if rate is not None:
+            raise PeerTimeoutError(
+                f"{self}: a message in flight arrives at {rate:.1f} B/s, below the "
+                f"minimum of {self._stall.min_rate:g} B/s (after "
+                f"{self.protocol.bytes_received} bytes)"
+            )
+        return data
+
     async def _dispatch_all(self) -> None:
         for event in self.protocol.events_received():
             self._busy = True
@@ -352,7 +425,8 @@ class BitcoinClient:
                 await self._dispatch(event)
             finally:
                 self._busy = False
-                self._last_progress = asyncio.get_running_loop().time()
+                # time our handler held the bytes up is not the peer's silence
+                self._last_activity = asyncio.get_running_loop().time()
         await self._flush()  # pongs and other replies the core queued
 
     async def _dispatch(self, event: object) -> None:
@@ -366,6 +440,10 @@ class BitcoinClient:
             if high:
                 self.requests.on_block(event)
         elif isinstance(event, HandshakeComplete):
+            # recorded here, before anything after the handshake is handled, so
+            # that a failure of this same connection is recorded after it
+            if self.peer_store is not None:
+                self.peer_store.record_connected(self.peer)
             if self._handshake is not None and not self._handshake.done():
                 self._handshake.set_result(event.version)
         elif isinstance(event, msgs.Message):
@@ -414,22 +492,30 @@ class BitcoinClient:
     def _record_end(self, error: BaseException | None) -> None:
         """Tell the peer store how the connection ended (once per connection):
         banned for proof of misbehaviour; a failure for a violation, a
-        timeout, or an end before the handshake completed."""
+        timeout, or an end before the handshake completed; otherwise a success.
+        A store that cannot be written is logged: the connection is over anyway."""
         store = self.peer_store
-        if store is None or error is None:
+        if store is None or isinstance(error, PeerStoreError):
             return
-        if self._ban_reason is not None:
-            store.ban(self.peer, self._ban_reason)
-        elif not self._handshake_succeeded() or isinstance(
-            error, (BitcoinProtocolError, PeerTimeoutError)
-        ):
-            store.record_failure(self.peer)
+        try:
+            if self._ban_reason is not None:
+                store.ban(self.peer, self._ban_reason)
+            elif error is not None and (
+                not self._handshake_succeeded()
+                or isinstance(error, (BitcoinProtocolError, PeerTimeoutError))
+            ):
+                store.record_failure(self.peer)
+            elif self._handshake_succeeded():
+                store.record_success(self.peer)
+        except PeerStoreError as exc:
+            log.error("%s: the end of the connection was not recorded: %s", self, exc)
 
     def _handshake_succeeded(self) -> bool:
         handshake = self._handshake
         return handshake is not None and handshake.done() and handshake.exception() is None
 
     def _finish(self, error: BaseException | None) -> None:
+        self.protocol.release_budget()  # a message cut off with the connection
         closed = self._closed
         if closed is not None and not closed.done():
             self._record_end(error)

@@ -21,7 +21,13 @@ header, size, tx_count, num_chunks). A block that is not a block raises a
 Errors are distinct subclasses of :class:`peerpool.errors.BitcoinProtocolError`:
 ``BadMagicError``, ``ChecksumError``, ``PayloadTooLargeError``,
 ``MalformedCommandError`` (and ``MalformedMessageError`` for a broken extended
-header). A decoder that raised stays failed: the stream cannot be resynchronised.
+header). An error does not lose what came before it: the exception's
+``events`` attribute is the list of events the same ``feed`` call decoded
+before the bad bytes, in stream order, which the caller should handle before
+the error (they arrived intact: ``feed(ping + ping + bad checksum)`` raises
+``ChecksumError`` with both pings in ``events``). A decoder that raised stays
+failed: the stream cannot be resynchronised, and every later ``feed`` raises
+the same error again, with no events.
 """
 
 from __future__ import annotations

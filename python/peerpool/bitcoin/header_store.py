@@ -1,13 +1,22 @@
 """``HeadersStore``: every header seen, every branch, the best chain by work.
 
-On disk it is an append-only file of 80-byte headers in the order they were
-connected (a header always after its parent); the index (hash -> record,
-parent, height, cumulative work, best chain by height) is rebuilt on open.
-A crash can only tear the end of the file: on open, a partial last record is
-truncated, and so is everything from the first record that does not connect to
-a header before it or fails proof of work. Writes go to the OS after every
-batch (so a killed process loses nothing it connected) and are fsynced at most
-every ``fsync_interval`` seconds and on close.
+On disk (format in :mod:`peerpool.bitcoin.header_format`) a file header names
+the format version and the network; then one checksummed batch per
+``connect()`` that added headers, in the order they were connected (a header
+always after its parent). The index (hash -> record, parent, height,
+cumulative work, best chain by height) is rebuilt on open from the batches
+alone: a batch that passes its checksum was checked (linkage, proof of work)
+before it was written, so it is not checked again, nor hashed (batches carry
+their hashes); records are kept as runs (:mod:`peerpool.bitcoin.header_records`)
+and indexed by one numpy sort, so reopening is linear in the records however
+many forks there are, with no Python object per header. A torn tail (the last
+write cut by a crash) is truncated with a warning; any other damage, a
+foreign file or another network's store raises a
+:class:`~peerpool.errors.HeaderStoreError` and leaves the file as it is.
+Headers stored twice (a batch appended again) are indexed once.
+
+Writes go to the OS after every batch (so a killed process loses nothing it
+connected) and are fsynced at most every ``fsync_interval`` seconds and on close.
 
 Checks: linkage and proof of work against each header's own bits and the
 network's proof-of-work limit. Difficulty-adjustment rules (that bits are the
@@ -21,23 +30,34 @@ All methods are safe to call from several threads.
 
 from __future__ import annotations
 
-import itertools
+import array
+import logging
 import os
+import stat
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from peerpool.bitcoin import header_format as fmt
 from peerpool.bitcoin.blocks import hash_hex
-from peerpool.bitcoin.headers import HEADER_LEN, check_headers, work_of_bits
+from peerpool.bitcoin.header_records import Records, split_hashes
+from peerpool.bitcoin.headers import HEADER_LEN, check_headers
 from peerpool.bitcoin.networks import Network, get_network
-from peerpool.errors import BadHeaderError, HeaderError, OrphanHeadersError
+from peerpool.errors import (
+    BadHeaderError,
+    HeaderError,
+    HeaderStoreCorruptError,
+    HeaderStoreFormatError,
+    OrphanHeadersError,
+)
+
+log = logging.getLogger("peerpool.bitcoin")
 
 _PREV = slice(4, 36)
-_READ_BATCH = 100_000  # headers hashed and checked per kernel call on open
 
 
 @dataclass(frozen=True)
@@ -84,136 +104,100 @@ class HeadersStore:
         self._lock = threading.RLock()
         self._fsync_interval = fsync_interval
         self._last_fsync = time.monotonic()
-        self._raw = bytearray()  # all records, 80 bytes each
-        self._index: dict[bytes, int] = {}  # hash -> record number
-        self._hashes: list[bytes] = []
-        self._parent: list[int] = []
-        self._height: list[int] = []
-        self._work: list[int] = []
-        self._best: list[int] = []  # record number of the best chain at each height
-        self._work_of_bits: dict[int, int] = {}
+        self._records = Records()
+        self._best = array.array("q")  # record number of the best chain at each height
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._load()
-        self._file = self.path.open("ab")
-        if not self._hashes:
+        self._size = self._load()  # bytes of the file that are good
+        # unbuffered: a write that fails is cut off again (see _write)
+        self._file = self.path.open("ab", buffering=0)
+        if not self._records.count:
             genesis = self.network.genesis_header
-            self._append_records(genesis, [self.network.genesis_hash], -1)
-            self._write(genesis, force_sync=True)
+            start = b"" if self._size else fmt.encode_file_header(self.network)
+            batch = fmt.encode_batch(genesis, self.network.genesis_hash)
+            self._write(start + batch, sync=True)
+            self._records.append(genesis, [self.network.genesis_hash], -1)
         # The best chain: most work; among equals the first seen (as Core does).
-        self._move_best(max(range(len(self._work)), key=self._work.__getitem__))
+        works = self._records.last_works()
+        best_run = max(range(len(works)), key=works.__getitem__)
+        self._move_best(self._records.run_tips()[best_run])
 
     # --- opening --------------------------------------------------------------
 
-    def _load(self) -> None:
-        if not self.path.exists():
-            return
-        data = self.path.read_bytes()
-        usable = len(data) - len(data) % HEADER_LEN
-        good = self._replay(memoryview(data)[:usable])
-        if good < len(data):
-            with self.path.open("r+b") as f:  # drop the torn or corrupt tail
-                f.truncate(good)
+    def _load(self) -> int:
+        """Index the file; returns its size once a torn tail is cut."""
+        try:
+            mode = self.path.stat().st_mode
+        except FileNotFoundError:
+            return 0
+        if not stat.S_ISREG(mode):
+            raise HeaderStoreFormatError(f"{self.path}: not a regular file")
+        with self.path.open("rb") as f:
+            found = fmt.scan(f, self.network, self.path)
+        if found.torn is not None:
+            log.warning("%s: cutting %s", self.path, found.torn)
+            with self.path.open("r+b") as f:  # drop the torn tail (of the last write)
+                f.truncate(found.good_end)
                 f.flush()
                 os.fsync(f.fileno())
+        if found.counts:
+            try:
+                self._records.load(found.raw, found.hashes, found.counts)
+            except ValueError as exc:  # checksums fine, contents not ours: a bug or a forgery
+                raise HeaderStoreCorruptError(f"{self.path}: {exc}") from exc
+        return found.good_end
 
-    def _replay(self, data: memoryview) -> int:
-        """Index the records; returns how many bytes of them are good."""
-        genesis = self.network.genesis_header
-        if len(data) < HEADER_LEN or bytes(data[:HEADER_LEN]) != genesis:
-            return 0  # not our network's file, or torn in its first record: start afresh
-        pos = 0
-        limit = self.network.pow_limit
-        while pos < len(data):
-            batch = data[pos : pos + _READ_BATCH * HEADER_LEN]
-            result = check_headers(bytes(batch), None, limit)
-            n_ok = len(batch) // HEADER_LEN if result.ok else result.failed_index
-            assert n_ok is not None
-            hashes = result.hashes.tobytes()
-            for i in range(n_ok):
-                rec = bytes(batch[i * HEADER_LEN : (i + 1) * HEADER_LEN])
-                parent = self._index.get(rec[_PREV], -1) if self._hashes else -1
-                if self._hashes and parent < 0:
-                    return pos + i * HEADER_LEN  # does not connect: corrupt from here
-                self._append_records(rec, [hashes[i * 32 : i * 32 + 32]], parent)
-            pos += n_ok * HEADER_LEN
-            if result.ok:
-                continue
-            if result.reason != "prev-blk-not-found":
-                return pos  # fails proof of work: corrupt from here
-            if n_ok == 0:
-                # a branch point: this record's parent is an earlier record, not
-                # the one before it; link it through the index and go on
-                rec = bytes(batch[:HEADER_LEN])
-                parent = self._index.get(rec[_PREV], -1)
-                if parent < 0 or not check_headers(rec, None, limit).ok:
-                    return pos
-                self._append_records(rec, [result.hashes[0].tobytes()], parent)
-                pos += HEADER_LEN
-        return pos
+    # --- the best chain -------------------------------------------------------------
 
-    # --- connecting ---------------------------------------------------------------
-
-    def _bits_work(self, bits: int) -> int:
-        work = self._work_of_bits.get(bits)
-        if work is None:
-            work = self._work_of_bits[bits] = work_of_bits(bits)
-        return work
-
-    def _append_records(self, raw: bytes, hashes: list[bytes], first_parent: int) -> None:
-        """Index consecutive linked records (each the parent of the next).
-        Caller holds the lock. Done with C-level bulk operations (dict.update,
-        list.extend over ranges, itertools.accumulate for the cumulative work):
-        a Python statement per header would cost more than the kernel's checks."""
-        n = len(hashes)
-        base = len(self._hashes)
-        bits = np.frombuffer(raw, dtype="<u4", count=n * 20).reshape(n, 20)[:, 18]
-        height = self._height[first_parent] + 1 if first_parent >= 0 else 0
-        work = self._work[first_parent] if first_parent >= 0 else 0
-        distinct = np.unique(bits)
-        if len(distinct) == 1:  # the usual case: a batch within one retarget period
-            works: Iterable[int] = itertools.repeat(self._bits_work(int(distinct[0])), n)
-        else:
-            works = map(self._bits_work, bits.tolist())
-        self._index.update(zip(hashes, range(base, base + n), strict=True))
-        self._parent.append(first_parent)
-        self._parent.extend(range(base, base + n - 1))
-        self._height.extend(range(height, height + n))
-        self._work.extend(itertools.accumulate(works, initial=work))
-        del self._work[base]  # accumulate's initial value is the parent's work
-        self._hashes.extend(hashes)
-        self._raw += raw
-
-    def _move_best(self, new_tip: int) -> tuple[Reorg | None, list[bytes]]:
+    def _move_best(self, new_tip: int) -> tuple[Reorg | None, np.ndarray]:
         """Make `new_tip` the best chain's tip; returns the reorg, if any, and
-        the hashes that joined the best chain."""
+        the records that joined the best chain, upwards."""
+        recs = self._records
         old_tip = self._best[-1] if self._best else -1
-        joined: list[int] = []
-        rec = new_tip
-        while rec >= 0 and not self._on_best(rec):
-            joined.append(rec)
-            rec = self._parent[rec]
-        ancestor = rec
-        joined.reverse()
+        ancestor, joined = self._path_from_best(new_tip)
         reorg = None
         if old_tip >= 0 and ancestor != old_tip:
-            left = self._best[self._height[ancestor] + 1 :]
+            left = self._best[recs.height(ancestor) + 1 :]
             reorg = Reorg(
                 old_tip=self._tip_of(old_tip),
                 new_tip=self._tip_of(new_tip),
                 common_ancestor=self._tip_of(ancestor),
-                disconnected=[self._hashes[r] for r in left],
-                connected=[self._hashes[r] for r in joined],
+                disconnected=split_hashes(recs.hashes_for(np.frombuffer(left, dtype=np.int64))),
+                connected=split_hashes(recs.hashes_for(joined)),
             )
-        del self._best[self._height[ancestor] + 1 if ancestor >= 0 else 0 :]
-        self._best.extend(joined)
-        return reorg, [self._hashes[r] for r in joined]
+        del self._best[recs.height(ancestor) + 1 if ancestor >= 0 else 0 :]
+        self._best.frombytes(joined.tobytes())
+        return reorg, joined
+
+    def _path_from_best(self, rec: int) -> tuple[int, np.ndarray]:
+        """The last ancestor of ``rec`` on the best chain (-1 if none) and the
+        records after it up to ``rec``. Goes run by run: within a run the
+        records on the best chain are a prefix (the best chain holds every
+        ancestor of its records), found by bisection, so a walk down a
+        million-header branch costs a few steps per fork, not one per header."""
+        recs = self._records
+        pieces: list[range] = []
+        while rec >= 0 and not self._on_best(rec):
+            lo, hi = recs.run_start(rec), rec  # the first of lo..rec not on the best chain
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if self._on_best(mid):
+                    lo = mid + 1
+                else:
+                    hi = mid
+            pieces.append(range(lo, rec + 1))
+            rec = recs.parent(lo)
+        ranges = [np.arange(r.start, r.stop, dtype=np.int64) for r in reversed(pieces)]
+        return rec, np.concatenate(ranges) if ranges else np.empty(0, dtype=np.int64)
 
     def _on_best(self, rec: int) -> bool:
-        h = self._height[rec]
+        h = self._records.height(rec)
         return h < len(self._best) and self._best[h] == rec
 
     def _tip_of(self, rec: int) -> Tip:
-        return Tip(self._height[rec], self._hashes[rec], self._work[rec])
+        recs = self._records
+        return Tip(recs.height(rec), recs.hash(rec), recs.work(rec))
+
+    # --- connecting -----------------------------------------------------------------
 
     def connect(self, headers: bytes) -> ConnectResult:
         """Connect a batch of consecutive headers (a ``headers`` message's
@@ -228,20 +212,15 @@ class HeadersStore:
             return ConnectResult(self.tip, 0, False)
         with self._lock:
             first_prev = headers[_PREV]
-            parent = self._index.get(first_prev)
-            if parent is None:
+            if first_prev not in self._records.index:
                 raise OrphanHeadersError(
                     f"the first header's parent {hash_hex(first_prev)} is not in the store"
                 )
             result = check_headers(headers, first_prev, self.network.pow_limit)
             n_ok = len(headers) // HEADER_LEN if result.ok else result.failed_index
             assert n_ok is not None
-            hashes = result.hashes.tobytes()
-            new = [hashes[i : i + 32] for i in range(0, n_ok * 32, 32)]
-            known = 0  # a linked batch: the known ones are a prefix
-            while known < n_ok and new[known] in self._index:
-                known += 1
-            outcome = self._connect_new(headers, new, known, n_ok)
+            hashes = result.hashes[:n_ok].tobytes()
+            outcome = self._connect_new(headers[: n_ok * HEADER_LEN], hashes)
             if not result.ok:
                 raise BadHeaderError(
                     f"header {result.failed_index} of the batch: {result.message}",
@@ -250,26 +229,46 @@ class HeadersStore:
                 )
             return outcome
 
-    def _connect_new(
-        self, headers: bytes, hashes: list[bytes], known: int, n_ok: int
-    ) -> ConnectResult:
-        if known == n_ok:
+    def _connect_new(self, headers: bytes, hashes: bytes) -> ConnectResult:
+        recs = self._records
+        known = recs.known_prefix(hashes)  # a linked batch: the known ones are a prefix
+        n = len(hashes) // 32
+        if known == n:
             return ConnectResult(self.tip, 0, False)
-        raw = headers[known * HEADER_LEN : n_ok * HEADER_LEN]
-        parent = self._index[raw[_PREV]]
-        self._append_records(raw, hashes[known:n_ok], parent)
-        self._write(raw)
-        last = len(self._hashes) - 1
-        if self._work[last] <= self._work[self._best[-1]]:
-            return ConnectResult(self.tip, n_ok - known, False)
+        raw = headers[known * HEADER_LEN :]
+        parent = recs.index.get(raw[_PREV])
+        assert parent is not None  # the first one's parent is known, and the rest link
+        # written before it is indexed: a failing write leaves the index as the file is
+        self._write(fmt.encode_batch(raw, hashes[known * 32 :]))
+        new = split_hashes(hashes[known * 32 :])
+        last = recs.append(raw, new, parent)
+        if recs.work(last) <= recs.work(self._best[-1]):
+            return ConnectResult(self.tip, n - known, False)
         reorg, joined = self._move_best(last)
-        return ConnectResult(self.tip, n_ok - known, True, reorg, joined)
+        # usually the batch just extended the best chain: its hashes are the ones that joined
+        extended = reorg is None and len(joined) == len(new)
+        joined_hashes = new if extended else split_hashes(recs.hashes_for(joined))
+        return ConnectResult(self.tip, n - known, True, reorg, joined_hashes)
 
-    def _write(self, raw: bytes, force_sync: bool = False) -> None:
-        self._file.write(raw)
-        self._file.flush()  # in the OS now: survives the process being killed
+    def _write(self, batch: bytes, sync: bool = False) -> None:
+        """Append ``batch`` (in the OS on return: it survives the process being
+        killed). If the write fails (a full disk) what it left is cut off, so
+        that the file never holds half a batch in its middle, and the OSError
+        is raised with the store unchanged."""
+        view = memoryview(batch)
+        try:
+            while view:
+                written = self._file.write(view)
+                view = view[written or 0 :]
+        except OSError:
+            try:
+                os.ftruncate(self._file.fileno(), self._size)
+            except OSError:
+                log.error("%s: a failed write could not be cut off again", self.path)
+            raise
+        self._size += len(batch)
         now = time.monotonic()
-        if force_sync or now - self._last_fsync >= self._fsync_interval:
+        if sync or now - self._last_fsync >= self._fsync_interval:
             os.fsync(self._file.fileno())
             self._last_fsync = now
 
@@ -287,43 +286,40 @@ class HeadersStore:
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._hashes)
+            return self._records.count
 
     def __contains__(self, block_hash: bytes) -> bool:
         with self._lock:
-            return bytes(block_hash) in self._index
-
-    def _record(self, rec: int) -> bytes:
-        return bytes(self._raw[rec * HEADER_LEN : (rec + 1) * HEADER_LEN])
+            return bytes(block_hash) in self._records.index
 
     def header_at(self, height: int) -> bytes | None:
         """The best chain's header at ``height``."""
         with self._lock:
             if not 0 <= height < len(self._best):
                 return None
-            return self._record(self._best[height])
+            return self._records.header(self._best[height])
 
     def hash_at(self, height: int) -> bytes | None:
         with self._lock:
             if not 0 <= height < len(self._best):
                 return None
-            return self._hashes[self._best[height]]
+            return self._records.hash(self._best[height])
 
     def header(self, block_hash: bytes) -> bytes | None:
         """Any stored header (best chain or not) by hash."""
         with self._lock:
-            rec = self._index.get(bytes(block_hash))
-            return None if rec is None else self._record(rec)
+            rec = self._records.index.get(bytes(block_hash))
+            return None if rec is None else self._records.header(rec)
 
     def height_of(self, block_hash: bytes) -> int | None:
         """Height of a stored header on its own branch."""
         with self._lock:
-            rec = self._index.get(bytes(block_hash))
-            return None if rec is None else self._height[rec]
+            rec = self._records.index.get(bytes(block_hash))
+            return None if rec is None else self._records.height(rec)
 
     def is_on_best_chain(self, block_hash: bytes) -> bool:
         with self._lock:
-            rec = self._index.get(bytes(block_hash))
+            rec = self._records.index.get(bytes(block_hash))
             return rec is not None and self._on_best(rec)
 
     def locator(self) -> list[bytes]:
@@ -338,19 +334,20 @@ class HeadersStore:
                     step *= 2
                 height -= step
             heights.append(0)
-            return [self._hashes[self._best[h]] for h in heights]
+            return [self._records.hash(self._best[h]) for h in heights]
 
     def best_chain_hashes(self, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
         with self._lock:
             recs = self._best[start:stop]
-            hashes = [self._hashes[r] for r in recs]
-        yield from hashes
+            if not len(recs):
+                return
+            hashes = self._records.hashes_for(np.frombuffer(recs, dtype=np.int64))
+        yield from (hashes[i : i + 32] for i in range(0, len(hashes), 32))
 
     # --- lifecycle ------------------------------------------------------------------
 
     def flush(self) -> None:
         with self._lock:
-            self._file.flush()
             os.fsync(self._file.fileno())
             self._last_fsync = time.monotonic()
 

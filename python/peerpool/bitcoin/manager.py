@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
 from peerpool.bitcoin import messages as msgs
+from peerpool.bitcoin.budget import DEFAULT_PAYLOAD_BUDGET, PayloadBudget
 from peerpool.bitcoin.client import BitcoinClient
 from peerpool.bitcoin.handlers import Handlers, Mode
 from peerpool.bitcoin.networks import Network, get_network, sha256d
@@ -79,10 +80,13 @@ class ClientManager(ClientPool[BitcoinClient]):
         isolation: StreamIsolation | None = None,
         reconnect_backoff: Backoff | None = None,
         connect_timeout: float = 30.0,
+        payload_budget: int | None = DEFAULT_PAYLOAD_BUDGET,
         **client_options: Any,
     ) -> None:
         """``client_options`` go to each BitcoinClient (``ping_interval``,
-        ``request_timeout``, ``read_size``, ...)."""
+        ``request_timeout``, ``read_size``, ...). ``payload_budget``: bytes of
+        non-block messages all connections together may be gathering at once
+        (:mod:`peerpool.bitcoin.budget`); None for no total."""
         if concurrency < 1:
             raise InputError("concurrency must be at least 1")
         self.network = get_network(network) if isinstance(network, str) else network
@@ -96,6 +100,7 @@ class ClientManager(ClientPool[BitcoinClient]):
         self.isolation = isolation
         self.reconnect_backoff = reconnect_backoff or DEFAULT_RECONNECT_BACKOFF
         self.client_options = client_options
+        self.payload_budget = None if payload_budget is None else PayloadBudget(payload_budget)
         slots = [
             _SlotAddress(a.host, a.port, a.kind, slot)
             for a in (parse_address(p, self.network.default_port) for p in _as_list(peers))
@@ -140,6 +145,7 @@ class ClientManager(ClientPool[BitcoinClient]):
             peer_store=self.peer_store,
             manager=self,
             client_id=conn.node_id,
+            payload_budget=self.payload_budget,
             **self.client_options,
         )
 

@@ -1,37 +1,63 @@
 """``PeerStore``: what we know of each peer, in ``peers.<network>.json``.
 
-For each ``host:port``: when it was last connected, consecutive failures, and
-whether it is banned (reason, until when). Banned peers are skipped until the
-ban expires. Writes are atomic: a temporary file in the same folder, fsynced,
-then renamed over the old one, so a crash leaves either the old or the new
+For each ``host:port``: when it was last connected and last tried, how many
+connections to it failed in a row, and whether it is banned (reason, until
+when). Banned peers are skipped until the ban expires.
+
+Several processes may share a folder. Every change is a read-modify-write
+under an exclusive ``fcntl.flock`` on ``peers.<network>.json.lock``: the file
+is read again when another process replaced it since our last read, the one
+change is applied to what is there, and the result is written to a temporary
+file in the same folder, fsynced and renamed over the old one. So no process
+loses another's records or bans, and a crash leaves either the old or the new
 file, never half of one. Safe to use from several threads.
+
+The file is validated when read: anything but a regular file (a FIFO, a
+folder), JSON that is not this schema (a wrong type anywhere, another version,
+nesting too deep to parse) is a :class:`~peerpool.errors.PeerStoreFormatError`.
+A write that fails (a full disk) is a :class:`~peerpool.errors.PeerStoreWriteError`;
+the change stays in memory and goes out with the next write that succeeds
+(unless another process replaced the file meanwhile: its file wins).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import math
 import os
+import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
-from peerpool.errors import InputError
+from peerpool.errors import PeerStoreFormatError, PeerStoreWriteError
 
 #: How long a misbehaving peer is banned by default: a day, as Bitcoin Core's
 #: DEFAULT_MISBEHAVING_BANTIME.
 DEFAULT_BAN_SECONDS = 24 * 60 * 60
+FORMAT_VERSION = 1
+#: A store of a million peers is ~150 MB of JSON; refusing more bounds what a
+#: wrong path can make us read.
+MAX_FILE_SIZE = 256 << 20
 
 
 @dataclass
 class PeerRecord:
     last_connected: float | None = None
     last_attempt: float | None = None
-    failures: int = 0
+    failures: int = 0  # connections in a row that ended in a failure
     banned_until: float | None = None
     ban_reason: str | None = None
+
+
+_TIMES = ("last_connected", "last_attempt", "banned_until")
+_FIELDS = frozenset(f.name for f in fields(PeerRecord))
 
 
 class PeerStore:
@@ -42,83 +68,219 @@ class PeerStore:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path = Path(folder) / f"peers.{network}.json"
+        folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise PeerStoreFormatError(f"{folder}: the peer store's folder is not a folder")
+        self.path = folder / f"peers.{network}.json"
+        self._lock_path = folder / f"peers.{network}.json.lock"
         self._clock = clock
         self._lock = threading.RLock()
         self._peers: dict[str, PeerRecord] = {}
-        if self.path.exists():
+        self._seen: tuple[int, int, int] | None = None  # the file we last read
+        self._refresh()
+
+    # --- the file -------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        """Read the file again if another process replaced it since we last did."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise PeerStoreFormatError(f"{self.path}: cannot be read ({exc})") from exc
+        identity = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if identity != self._seen:
             self._peers = self._read()
+            self._seen = identity
 
     def _read(self) -> dict[str, PeerRecord]:
         try:
-            raw = json.loads(self.path.read_text())
-            return {peer: PeerRecord(**fields) for peer, fields in raw["peers"].items()}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"{self.path}: not a peer store ({exc})") from exc
+            # non-blocking: opening a FIFO must not wait for a writer
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            raise PeerStoreFormatError(f"{self.path}: cannot be read ({exc})") from exc
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise PeerStoreFormatError(f"{self.path}: not a regular file")
+            if st.st_size > MAX_FILE_SIZE:
+                raise PeerStoreFormatError(f"{self.path}: {st.st_size} bytes, not a peer store")
+            data = f.read(MAX_FILE_SIZE + 1)
+        try:
+            raw = json.loads(data)
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+            raise PeerStoreFormatError(f"{self.path}: not a peer store ({exc})") from exc
+        return _validate(raw, self.path)
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise PeerStoreWriteError(f"{self._lock_path}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def _save(self) -> None:
-        data = {"version": 1, "peers": {p: asdict(r) for p, r in sorted(self._peers.items())}}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name, suffix=".tmp", dir=self.path.parent)
+        data = {
+            "version": FORMAT_VERSION,
+            "peers": {p: asdict(r) for p, r in sorted(self._peers.items())},
+        }
+        tmp: str | None = None
         try:
+            fd, tmp = tempfile.mkstemp(prefix=self.path.name, suffix=".tmp", dir=self.path.parent)
             with os.fdopen(fd, "w") as f:
                 json.dump(data, f, indent=1)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        except OSError as exc:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            raise PeerStoreWriteError(
+                f"{self.path}: the peer store was not written ({exc})"
+            ) from exc
+        st = os.stat(self.path)
+        self._seen = (st.st_ino, st.st_mtime_ns, st.st_size)
 
-    def _record(self, peer: str) -> PeerRecord:
-        return self._peers.setdefault(peer, PeerRecord())
+    def _update(self, peer: str, change: Callable[[PeerRecord], None]) -> None:
+        """Apply ``change`` to ``peer``'s record as it is on disk now, and write."""
+        with self._lock, self._file_lock():
+            self._refresh()
+            change(self._peers.setdefault(peer, PeerRecord()))
+            self._save()
+
+    # --- changes ------------------------------------------------------------------
 
     def record_attempt(self, peer: str) -> None:
-        with self._lock:
-            self._record(peer).last_attempt = self._clock()
-            self._save()
+        now = self._clock()
+
+        def change(rec: PeerRecord) -> None:
+            rec.last_attempt = now
+
+        self._update(peer, change)
 
     def record_connected(self, peer: str) -> None:
-        with self._lock:
-            rec = self._record(peer)
-            rec.last_connected = rec.last_attempt = self._clock()
+        """The handshake completed. Failures are not forgotten here: a
+        connection that completes its handshake and then misbehaves is still
+        a failure (see :meth:`record_success`)."""
+        now = self._clock()
+
+        def change(rec: PeerRecord) -> None:
+            rec.last_connected = rec.last_attempt = now
+
+        self._update(peer, change)
+
+    def record_success(self, peer: str) -> None:
+        """A connection to ``peer`` ended without its fault: the count of
+        failures in a row starts again."""
+
+        def change(rec: PeerRecord) -> None:
             rec.failures = 0
-            self._save()
+
+        self._update(peer, change)
 
     def record_failure(self, peer: str) -> None:
-        with self._lock:
-            rec = self._record(peer)
+        now = self._clock()
+
+        def change(rec: PeerRecord) -> None:
             rec.failures += 1
-            rec.last_attempt = self._clock()
-            self._save()
+            rec.last_attempt = now
+
+        self._update(peer, change)
 
     def ban(self, peer: str, reason: str, seconds: float = DEFAULT_BAN_SECONDS) -> None:
-        with self._lock:
-            rec = self._record(peer)
-            rec.banned_until = self._clock() + seconds
+        until = self._clock() + seconds
+
+        def change(rec: PeerRecord) -> None:
+            rec.banned_until = until
             rec.ban_reason = reason
-            self._save()
+
+        self._update(peer, change)
 
     def unban(self, peer: str) -> None:
-        with self._lock:
-            rec = self._record(peer)
+        def change(rec: PeerRecord) -> None:
             rec.banned_until = rec.ban_reason = None
-            self._save()
+
+        self._update(peer, change)
+
+    # --- reading --------------------------------------------------------------------
 
     def is_banned(self, peer: str) -> bool:
+        """Banned here or by another process sharing the folder (the file is
+        read again when it changed: a stat per call otherwise)."""
         with self._lock:
+            self._refresh()
             rec = self._peers.get(peer)
-            return bool(rec and rec.banned_until and rec.banned_until > self._clock())
+            return _banned(rec, self._clock())
 
     def get(self, peer: str) -> PeerRecord | None:
         with self._lock:
+            self._refresh()
             rec = self._peers.get(peer)
             return None if rec is None else PeerRecord(**asdict(rec))
 
     def usable(self, peers: list[str]) -> list[str]:
         """The given peers minus the banned ones, in order."""
-        return [p for p in peers if not self.is_banned(p)]
+        with self._lock:
+            self._refresh()
+            now = self._clock()
+            return [p for p in peers if not _banned(self._peers.get(p), now)]
+
+    def reload(self) -> None:
+        """See what other processes wrote since our last read or write."""
+        with self._lock:
+            self._refresh()
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._peers)
+
+
+def _banned(rec: PeerRecord | None, now: float) -> bool:
+    return bool(rec and rec.banned_until and rec.banned_until > now)
+
+
+def _validate(raw: Any, path: Path) -> dict[str, PeerRecord]:
+    def bad(what: str) -> PeerStoreFormatError:
+        return PeerStoreFormatError(f"{path}: not a peer store: {what}")
+
+    if not isinstance(raw, dict):
+        raise bad(f"a JSON {type(raw).__name__}, not an object")
+    version = raw.get("version")
+    if version != FORMAT_VERSION:
+        raise PeerStoreFormatError(
+            f"{path}: peer store version {version!r}; this peerpool reads version {FORMAT_VERSION}"
+        )
+    peers = raw.get("peers")
+    if not isinstance(peers, dict):
+        raise bad(f"'peers' is a {type(peers).__name__}, not an object")
+    records: dict[str, PeerRecord] = {}
+    for peer, record in peers.items():
+        if not isinstance(record, dict):
+            raise bad(f"the record of {peer!r} is a {type(record).__name__}")
+        unknown = set(record) - _FIELDS
+        if unknown:
+            raise bad(f"the record of {peer!r} has unknown fields {sorted(unknown)}")
+        for name in _TIMES:
+            value = record.get(name)
+            if value is not None and not _is_number(value):
+                raise bad(f"{peer!r}: {name} is {value!r}, not a time")
+        failures = record.get("failures", 0)
+        if type(failures) is not int or failures < 0:
+            raise bad(f"{peer!r}: failures is {failures!r}, not a count")
+        reason = record.get("ban_reason")
+        if reason is not None and not isinstance(reason, str):
+            raise bad(f"{peer!r}: ban_reason is {reason!r}, not text")
+        records[peer] = PeerRecord(**record)
+    return records
+
+
+def _is_number(value: object) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)  # type: ignore[arg-type]

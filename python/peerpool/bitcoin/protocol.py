@@ -46,12 +46,13 @@ import numpy as np
 from peerpool import __version__
 from peerpool.bitcoin import messages as msgs
 from peerpool.bitcoin.blocks import DEFAULT_CHUNK_SIZE, Chunk, tx_offsets
+from peerpool.bitcoin.budget import PayloadBudget
 from peerpool.bitcoin.framing import (
-    DecoderEvent,
     LargeBlockEnd,
     LargeMessageEnd,
     LargeMessagePiece,
     LargeMessageStart,
+    Message,
     MessageDecoder,
     encode_message,
 )
@@ -66,6 +67,7 @@ from peerpool.errors import (
     InputError,
     MalformedMessageError,
     MessageTooLargeForPeerError,
+    PayloadBudgetExceededError,
     PayloadTooLargeError,
     PeerDisconnectedError,
 )
@@ -162,6 +164,7 @@ class BitcoinProtocol:
         peer_address: tuple[str, int] = ("0.0.0.0", 0),
         nonce: int | None = None,
         clock: Callable[[], float] = time.time,
+        budget: PayloadBudget | None = None,
     ) -> None:
         self.network = network
         self.config = config or ProtocolConfig()
@@ -200,6 +203,8 @@ class BitcoinProtocol:
                 msgs.MAX_INV_ENTRIES, msgs.max_inv_entries_for_payload(self.advertised_max_payload)
             )
         self._large: _LargeBlock | _LargeOther | None = None
+        self._budget = budget
+        self._reserved = 0  # of the budget, for the message being gathered
         self._events: list[ProtocolEvent] = []
         self._out: list[bytes] = []
         self.bytes_received = 0
@@ -299,29 +304,37 @@ class BitcoinProtocol:
             raise BitcoinProtocolError("the protocol already failed") from self.failure
         self.bytes_received += len(data)
         try:
-            for event in self._feed_decoder(data):
-                if isinstance(event, Chunk):
-                    self._chunk(event)
-                elif isinstance(event, LargeMessagePiece):
-                    self._large_piece(event.data)
-                elif isinstance(event, LargeMessageStart):
-                    self._large_start(event.command, event.length)
-                elif isinstance(event, LargeBlockEnd):
-                    self._large_block_end(event)
-                elif isinstance(event, LargeMessageEnd):
-                    self._large_end()
-                else:
-                    self._message(event.command, event.payload)
+            try:
+                events = self._decoder.feed(data)
+            except (BitcoinProtocolError, BlockFormatError) as exc:
+                # what decoded before the bad bytes arrived intact: handled
+                # (so its events go out first), then the stream fails
+                self._handle_decoded(exc.events)
+                if isinstance(exc, BlockFormatError):  # a chunked block that is no block
+                    raise MalformedMessageError(str(exc), offset=exc.offset) from exc
+                raise
+            self._handle_decoded(events)
         except BitcoinProtocolError as exc:
             self.state = State.FAILED
             self.failure = exc
+            self._large = None
+            self.release_budget()
             raise
 
-    def _feed_decoder(self, data: bytes | bytearray | memoryview) -> list[DecoderEvent]:
-        try:
-            return self._decoder.feed(data)
-        except BlockFormatError as exc:  # bytes of a chunked block that are no block
-            raise MalformedMessageError(str(exc), offset=exc.offset) from exc
+    def _handle_decoded(self, events: Iterable[object]) -> None:
+        for event in events:
+            if isinstance(event, Chunk):
+                self._chunk(event)
+            elif isinstance(event, LargeMessagePiece):
+                self._large_piece(event.data)
+            elif isinstance(event, LargeMessageStart):
+                self._large_start(event.command, event.length)
+            elif isinstance(event, LargeBlockEnd):
+                self._large_block_end(event)
+            elif isinstance(event, LargeMessageEnd):
+                self._large_end()
+            elif isinstance(event, Message):
+                self._message(event.command, event.payload)
 
     def receive_eof(self) -> None:
         """The peer closed its side. Raises PeerDisconnectedError if it did so
@@ -453,7 +466,26 @@ class BitcoinProtocol:
             self._check_block_size(length)
         else:
             self._check_message_size(command, length)
+            self._reserve(command, length)
         self._large = _LargeOther(command, length)
+
+    def _reserve(self, command: str, length: int) -> None:
+        budget = self._budget
+        if budget is None:
+            return
+        if not budget.try_reserve(length):
+            raise PayloadBudgetExceededError(
+                f"'{command}' payload of {length} bytes: the budget of {budget.limit} bytes "
+                f"for non-block messages across connections has {budget.free} left"
+            )
+        self._reserved = length
+
+    def release_budget(self) -> None:
+        """Give back what the message being gathered reserved (it ended, or
+        the connection did). Idempotent."""
+        if self._budget is not None and self._reserved:
+            self._budget.release(self._reserved)
+        self._reserved = 0
 
     def _chunk(self, chunk: Chunk) -> None:
         if not isinstance(self._large, _LargeBlock):  # the decoder's contract
@@ -486,6 +518,7 @@ class BitcoinProtocol:
         if isinstance(large, _LargeOther):
             payload = bytes(large.buffer)
             large.buffer = bytearray()
+            self.release_budget()  # the decoded message is the caller's now
             if large.command == "block":
                 self._small_block(payload)
             else:

@@ -412,6 +412,14 @@ impl MessageDecoder {
             sum.copy_from_slice(&h[20..24]);
             (command, u64::from(u32::from_le_bytes(len)), Some(sum))
         };
+        // BSV's large-message specification: the extended header is for
+        // payloads the 32-bit length cannot hold; a small payload behind it is
+        // a peer probing our decoder, not a message any node sends.
+        if extended && !needs_extended_header(length) {
+            return Err(FramingError::BadExtendedHeader {
+                reason: "a payload the 32-bit length can hold",
+            });
+        }
         if length > self.limits.max_payload {
             return Err(FramingError::PayloadTooLarge {
                 command,

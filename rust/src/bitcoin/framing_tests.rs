@@ -137,3 +137,29 @@ fn a_failed_decoder_stays_failed() {
     let good = encode_message(MAGIC, "ping", &[0u8; 8]).unwrap();
     assert!(d.feed(&good, &mut out).is_err());
 }
+
+#[test]
+fn an_extended_header_for_a_small_payload_is_refused() {
+    // the header encode_header would give a 4 GiB payload, with the length cut to 8
+    let mut h = encode_header(MAGIC, "ping", u64::from(EXT_LENGTH_MARKER), [0; 4]).unwrap();
+    h[36..44].copy_from_slice(&8u64.to_le_bytes());
+    let mut d = MessageDecoder::new(MAGIC, LIMITS);
+    let mut out = Vec::new();
+    let (err, at) = d.feed(&h, &mut out).unwrap_err();
+    assert!(
+        matches!(err, FramingError::BadExtendedHeader { .. }),
+        "{err}"
+    );
+    assert_eq!((at, out.len()), (0, 0));
+    // the smallest payload that needs it is accepted
+    let h = encode_header(MAGIC, "block", u64::from(EXT_LENGTH_MARKER), [0; 4]).unwrap();
+    let mut d = MessageDecoder::new(
+        MAGIC,
+        DecoderLimits {
+            max_payload: u64::MAX,
+            large_threshold: 1 << 20,
+        },
+    );
+    d.feed(&h, &mut out).unwrap();
+    assert_eq!(out.len(), 1);
+}

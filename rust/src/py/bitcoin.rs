@@ -177,7 +177,9 @@ impl MessageDecoder {
         })
     }
 
-    /// Feed bytes from the stream; returns the events they complete.
+    /// Feed bytes from the stream; returns the events they complete. When
+    /// the stream breaks, the exception's `events` attribute holds the
+    /// events this call decoded before the error (they arrived intact).
     fn feed<'py>(
         &mut self,
         py: Python<'py>,
@@ -186,44 +188,16 @@ impl MessageDecoder {
         let inner = &mut self.inner;
         with_bytes(data, |input| {
             let mut events = Vec::new();
-            py.detach(|| inner.feed(input, &mut events))
-                .map_err(to_py_err)?;
-            let list = PyList::empty(py);
-            for event in events {
-                let event = match event {
-                    StreamEvent::Frame(event) => event,
-                    StreamEvent::Chunk { chunk, block_hash } => {
-                        list.append(Chunk::from_kernel(py, chunk, block_hash)?)?;
-                        continue;
-                    }
-                    StreamEvent::BlockEnd(block) => {
-                        list.append(LargeBlockEnd {
-                            hash: PyBytes::new(py, &block.hash).unbind(),
-                            header: PyBytes::new(py, &block.header).unbind(),
-                            size: block.size,
-                            tx_count: block.tx_count,
-                            num_chunks: block.num_chunks,
-                        })?;
-                        continue;
-                    }
-                };
-                match event {
-                    Event::Message { command, payload } => list.append(Message {
-                        command,
-                        payload: PyBytes::new(py, payload.resolve(input)).unbind(),
-                    })?,
-                    Event::LargeStart { command, length } => {
-                        list.append(LargeMessageStart { command, length })?
-                    }
-                    Event::LargePiece(piece) => list.append(LargeMessagePiece {
-                        data: PyBytes::new(py, piece.resolve(input)).unbind(),
-                    })?,
-                    Event::LargeEnd { command, length } => {
-                        list.append(LargeMessageEnd { command, length })?
-                    }
+            let result = py.detach(|| inner.feed(input, &mut events));
+            let list = events_list(py, events, input)?;
+            match result {
+                Ok(()) => Ok(list),
+                Err(err) => {
+                    let err = to_py_err(err);
+                    err.value(py).setattr("events", list)?;
+                    Err(err)
                 }
             }
-            Ok(list)
         })?
     }
 
@@ -238,6 +212,50 @@ impl MessageDecoder {
     fn at_boundary(&self) -> bool {
         self.inner.at_boundary()
     }
+}
+
+/// The decoder's events as Python objects, payloads resolved against `input`.
+fn events_list<'py>(
+    py: Python<'py>,
+    events: Vec<StreamEvent>,
+    input: &[u8],
+) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for event in events {
+        let event = match event {
+            StreamEvent::Frame(event) => event,
+            StreamEvent::Chunk { chunk, block_hash } => {
+                list.append(Chunk::from_kernel(py, chunk, block_hash)?)?;
+                continue;
+            }
+            StreamEvent::BlockEnd(block) => {
+                list.append(LargeBlockEnd {
+                    hash: PyBytes::new(py, &block.hash).unbind(),
+                    header: PyBytes::new(py, &block.header).unbind(),
+                    size: block.size,
+                    tx_count: block.tx_count,
+                    num_chunks: block.num_chunks,
+                })?;
+                continue;
+            }
+        };
+        match event {
+            Event::Message { command, payload } => list.append(Message {
+                command,
+                payload: PyBytes::new(py, payload.resolve(input)).unbind(),
+            })?,
+            Event::LargeStart { command, length } => {
+                list.append(LargeMessageStart { command, length })?
+            }
+            Event::LargePiece(piece) => list.append(LargeMessagePiece {
+                data: PyBytes::new(py, piece.resolve(input)).unbind(),
+            })?,
+            Event::LargeEnd { command, length } => {
+                list.append(LargeMessageEnd { command, length })?
+            }
+        }
+    }
+    Ok(list)
 }
 
 #[pyfunction]

@@ -44,30 +44,48 @@ class FakeSide:
             pass
         return message
 
+    def encode(self, message: msgs.Message) -> bytes:
+        return encode_message(self.network.magic, message.COMMAND, message.encode())
+
     async def send(self, message: msgs.Message) -> None:
-        await self.send_raw(encode_message(self.network.magic, message.COMMAND, message.encode()))
+        await self.send_raw(self.encode(message))
 
     async def send_raw(self, data: bytes) -> None:
         self.writer.write(data)
         await self.writer.drain()
 
+    @staticmethod
+    def version(start_height: int = 0) -> msgs.Version:
+        return msgs.Version(
+            version=msgs.PROTOCOL_VERSION,
+            services=msgs.NODE_NETWORK,
+            timestamp=1_700_000_000,
+            receiver=msgs.NetworkAddress.from_host("127.0.0.1", 0),
+            sender=msgs.NetworkAddress.from_host("127.0.0.1", 0),
+            nonce=7,
+            user_agent="/fake-peer/",
+            start_height=start_height,
+            relay=True,
+        )
+
     async def handshake(self, start_height: int = 0) -> None:
         await self.expect(msgs.Version)
-        await self.send(
-            msgs.Version(
-                version=msgs.PROTOCOL_VERSION,
-                services=msgs.NODE_NETWORK,
-                timestamp=1_700_000_000,
-                receiver=msgs.NetworkAddress.from_host("127.0.0.1", 0),
-                sender=msgs.NetworkAddress.from_host("127.0.0.1", 0),
-                nonce=7,
-                user_agent="/fake-peer/",
-                start_height=start_height,
-                relay=True,
-            )
-        )
+        await self.send(self.version(start_height))
         await self.send(msgs.VerAck())
         await self.expect(msgs.VerAck)
+
+    async def handshake_then(self, data: bytes) -> None:
+        """The handshake with ``data`` in the same write as our verack (so
+        the client reads them together), then silence until closed."""
+        await self.expect(msgs.Version)
+        await self.send_raw(self.encode(self.version()) + self.encode(msgs.VerAck()) + data)
+        await self.silent()
+
+    async def drip(self, data: bytes, interval: float = 1.0) -> None:
+        """Send ``data`` one byte every ``interval`` seconds."""
+        for i in range(len(data)):
+            await self.send_raw(data[i : i + 1])
+            await asyncio.sleep(interval)
 
     async def silent(self) -> None:
         """Read and throw away whatever comes, answer nothing, until closed."""

@@ -136,13 +136,22 @@ async def test_request_to_a_silent_peer_times_out(tmp_path: Path) -> None:
         await side.silent()
 
     async with fake_peer(script) as address:
-        client = client_for(address, peers, ping_interval=0, request_timeout=0.5)
-        await asyncio.wait_for(client.connect(), WAIT)
-        with pytest.raises(PeerTimeoutError, match="headers"):
-            await asyncio.wait_for(client.get_headers([NETWORK.genesis_hash]), WAIT)
-        with pytest.raises(PeerTimeoutError, match="block"):
-            await asyncio.wait_for(client.get_block(bytes(32)), WAIT)
-        await client.close()
+        for what in ("headers", "block"):
+            client = client_for(address, peers, ping_interval=0, request_timeout=0.5)
+            await asyncio.wait_for(client.connect(), WAIT)
+            request = (
+                client.get_headers([NETWORK.genesis_hash])
+                if what == "headers"
+                else client.get_block(bytes(32))
+            )
+            with pytest.raises(PeerTimeoutError, match=what):
+                await asyncio.wait_for(request, WAIT)
+            # a missed deadline ends the connection, and is a failure in the store
+            assert not client.is_connected
+            with pytest.raises(PeerTimeoutError):
+                await asyncio.wait_for(client.wait_closed(), WAIT)
+    record = peers.get(address)
+    assert record is not None and record.failures == 2
 
 
 async def test_no_handshake_is_a_timeout(tmp_path: Path) -> None:

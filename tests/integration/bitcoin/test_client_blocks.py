@@ -117,3 +117,39 @@ async def test_notfound_fails_the_request() -> None:
             await asyncio.wait_for(client.get_block(b"\x11" * 32), WAIT)
         assert client.is_connected
         await client.close()
+
+
+async def test_deadlines_and_the_rate_floor_spare_a_real_block(
+    regtest_node: RegtestNode, block_maker: BlockMaker
+) -> None:
+    """A 10 MB block from the node while our chunk handler is slow (3 s in
+    all), with a 1 s request deadline, a 0.5 s rate window and a 0.5 s ping
+    timeout: a message in flight and a busy handler extend them, so the block
+    comes whole and the connection stays up."""
+    [coin] = await asyncio.to_thread(block_maker.mine_coins, 1)
+    built = await asyncio.to_thread(block_maker.make_block, coin, 10_000_000, seed=23)
+    await asyncio.to_thread(block_maker.submit, built)
+
+    class SlowHandlers(RecordingHandlers):
+        async def on_block_chunk(self, chunk: Chunk, client: BitcoinClient) -> None:
+            await asyncio.sleep(0.3)
+            await super().on_block_chunk(chunk, client)
+
+    handlers = SlowHandlers()
+    client = BitcoinClient(
+        regtest_node.p2p_address,
+        "bsv-regtest",
+        handlers,
+        config=ProtocolConfig(large_message_limit=1 << 20, chunk_size=1 << 20),
+        request_timeout=1.0,
+        stall_window=0.5,
+        ping_interval=0.2,
+        ping_timeout=0.5,
+    )
+    await asyncio.wait_for(client.connect(), WAIT)
+    try:
+        block = await asyncio.wait_for(client.get_block(built.hash), WAIT)
+        assert (block.hash, block.size, block.num_chunks) == (built.hash, built.size, 10)
+        assert client.is_connected
+    finally:
+        await client.close()

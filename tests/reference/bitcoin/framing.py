@@ -138,6 +138,8 @@ class MessageDecoder:
             length, expected = struct.unpack_from("<I4s", h, 16)
         if command is None:
             raise Rejected("bad-command", self.message_start)
+        if expected is None and length < EXT_MARKER:
+            raise Rejected("bad-extended", self.message_start)  # fits the 32-bit length
         if length > self.max_payload:
             raise Rejected("too-large", self.message_start)
         large = length >= self.large_threshold
