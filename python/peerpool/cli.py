@@ -12,7 +12,11 @@ import sys
 from peerpool.errors import PeerpoolError
 
 # Modules that contribute subcommands, in the order `peerpool --help` lists them.
-COMMAND_MODULES = ("peerpool.bitcoin.commands", "peerpool.joinmarket.commands")
+COMMAND_MODULES = (
+    "peerpool.bitcoin.commands",
+    "peerpool.joinmarket.commands",
+    "peerpool.index.commands",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
