@@ -153,7 +153,7 @@ def test_a_full_map_keeps_the_index_at_a_block_and_resumes(
         assert tip is None or tip.height < len(SIZES)
         if tip is not None:
             assert_indexed(store, [b for b in chain.blocks if b.height <= tip.height])
-    store, report = index(chain.data, tmp_path / "db", pool, map_size=64 << 20)
+    store, _ = index(chain.data, tmp_path / "db", pool, map_size=64 << 20)
     with store, IndexStore(tmp_path / "clean", NETWORK.name) as clean:
         Indexer(clean, pool).run(chain.data, NETWORK)
         assert store.counts() == clean.counts()
