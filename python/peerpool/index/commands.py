@@ -9,6 +9,7 @@ from pathlib import Path
 
 from peerpool.bitcoin.networks import get_network
 from peerpool.errors import InputError, QueryError
+from peerpool.index.executors import Executor
 from peerpool.index.indexer import DEFAULT_IN_FLIGHT, Indexer
 from peerpool.index.store import DEFAULT_MAP_SIZE, IndexStore
 
@@ -46,7 +47,7 @@ def _query(store: IndexStore, kind: str, value: str) -> int:
     raise QueryError(f"--query takes txid or scripthash, not {kind!r}")
 
 
-def _executor(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _executor(args: argparse.Namespace) -> Executor:
     if args.scheduler:
         from peerpool.index.executors_dask import DaskExecutor
 

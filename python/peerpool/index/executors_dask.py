@@ -10,6 +10,7 @@ with equal bytes are still two tasks.
 from __future__ import annotations
 
 from concurrent.futures import Future
+import typing
 from typing import Any
 
 from peerpool.errors import SchedulerUnreachableError
@@ -34,8 +35,8 @@ class DaskExecutor:
 
     def submit(self, fn: Task, arg: Any) -> Future[Any]:
         # a distributed Future has result()/done()/exception() like concurrent's
-        future: Future[Any] = self.client.submit(fn, arg, pure=False)
-        return future
+        future: Any = self.client.submit(fn, arg, pure=False)
+        return typing.cast("Future[Any]", future)
 
     def is_worker_loss(self, exc: BaseException) -> bool:
         from distributed.scheduler import KilledWorker

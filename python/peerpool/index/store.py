@@ -26,7 +26,7 @@ the index is as it was before that block.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,7 +171,7 @@ class IndexStore:
 
     # --- writing --------------------------------------------------------------------
 
-    def add_block(self, height: int, block_hash: bytes, parts: list[Mapping[str, Any]]) -> None:
+    def add_block(self, height: int, block_hash: bytes, parts: Sequence[Mapping[str, Any]]) -> None:
         """Index one block from the parsed columns of its chunks, in order, and
         move the tip to it, in one transaction."""
         tip = self.tip
@@ -195,7 +195,7 @@ class IndexStore:
                 f"reached at height {height}; reopen with a larger map size"
             ) from None
 
-    def remove_block(self, height: int, parts: list[Mapping[str, Any]]) -> None:
+    def remove_block(self, height: int, parts: Sequence[Mapping[str, Any]]) -> None:
         """Undo the tip block (its parsed columns again): its entries go, and the
         tip moves to its parent, in one transaction."""
         tip = self.tip
