@@ -42,7 +42,11 @@ class Chain:
         return ChainTip(b.hash, b.height, int.from_bytes(b.header[68:72], "little"), 0x207FFFFF)
 
     def grow(
-        self, sizes: list[int], seed: int = 0, base: list[BuiltBlock] | None = None
+        self,
+        sizes: list[int],
+        seed: int = 0,
+        base: list[BuiltBlock] | None = None,
+        tx_sizes: tuple[int, int] = (200, 2_000),
     ) -> list[BuiltBlock]:
         """Blocks of about these sizes on ``base`` (default: the chain), stored
         and connected; they become the best chain if they make it longest."""
@@ -51,8 +55,9 @@ class Chain:
         new = []
         for i, size in enumerate(sizes):
             block = build_block(
-                self.tip(line), coin, size, seed=seed + i, now=1_700_000_000 + len(line)
-            )
+                self.tip(line), coin, size, min_tx_size=tx_sizes[0], max_tx_size=tx_sizes[1],
+                seed=seed + i, now=1_700_000_000 + len(line),
+            )  # fmt: skip
             coin = block.change or coin
             line.append(block)
             new.append(block)
