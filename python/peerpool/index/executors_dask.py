@@ -9,8 +9,8 @@ with equal bytes are still two tasks.
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 import typing
+from concurrent.futures import Future
 from typing import Any
 
 from peerpool.errors import SchedulerUnreachableError

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from peerpool.bitcoin.blocks import hash_hex
 from peerpool.bitcoin.header_store import HeadersStore
@@ -27,10 +26,15 @@ from peerpool.bitcoin.networks import Network
 from peerpool.bitcoin.sink import StoredBlock, read_index
 from peerpool.errors import BlockMissingError
 from peerpool.index.executors import Executor, OrderedRunner
-from peerpool.index.store import IndexedTip, IndexStore
-from peerpool.index.work import ChunkResult, ChunkTask, index_chunk
+from peerpool.index.store import BlockBatch, IndexedTip, IndexStore
+from peerpool.index.work import ChunkResult, ChunkTask, index_chunk, index_chunks
 
 DEFAULT_IN_FLIGHT = 4
+#: small blocks' chunks go to a worker together, up to this many bytes or chunks
+BATCH_BYTES = 8 << 20
+BATCH_CHUNKS = 256
+#: entries written before a commit (one fsync) when blocks are small
+COMMIT_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -67,25 +71,35 @@ class Indexer:
             undone = self._undo_stale(headers, stored, blocks_dir, witness)
             tip = self.store.tip
             start = 0 if tip is None else tip.height + 1
-            runner = OrderedRunner(self.executor, index_chunk, self.max_in_flight)
+            runner = OrderedRunner(self.executor, index_chunks, self.max_in_flight)
             writer = _BlockWriter(self.store, self.on_block)
-            height = start
-            for height in range(start, headers.height + 1):
-                block_hash = headers.hash_at(height)
-                entry = stored.get(hash_hex(block_hash)) if block_hash else None
-                if block_hash is None or entry is None:
-                    break
-                writer.expect(height, entry)
-                for num in range(entry.num_chunks):
-                    task = ChunkTask.stored(
-                        blocks_dir, height, block_hash, num, entry.num_chunks, witness
-                    )
-                    for result in runner.put(task):
-                        writer.take(result)
-            else:
-                height = headers.height + 1
-            for result in runner.drain():
-                writer.take(result)
+            height, batch, batch_bytes = start, [], 0
+            try:
+                for height in range(start, headers.height + 1):
+                    block_hash = headers.hash_at(height)
+                    entry = stored.get(hash_hex(block_hash)) if block_hash else None
+                    if block_hash is None or entry is None:
+                        break
+                    writer.expect(height, entry)
+                    for num in range(entry.num_chunks):
+                        batch.append(
+                            ChunkTask.stored(
+                                blocks_dir, height, block_hash, num, entry.num_chunks, witness
+                            )
+                        )
+                        batch_bytes += entry.size // entry.num_chunks
+                        if batch_bytes >= BATCH_BYTES or len(batch) >= BATCH_CHUNKS:
+                            writer.take(runner.put(batch))
+                            batch, batch_bytes = [], 0
+                else:
+                    height = headers.height + 1
+                if batch:
+                    writer.take(runner.put(batch))
+                writer.take(list(runner.drain()))
+            except BaseException:
+                writer.stop()
+                raise
+            writer.finish()
             behind = headers.height + 1 - height
         return IndexReport(
             indexed=writer.blocks,
@@ -109,40 +123,79 @@ class Indexer:
                     f"block {hash_hex(tip.hash)} at height {tip.height} left the best chain, "
                     f"but it is not in {folder} to be undone"
                 )
-            parts = [
-                index_chunk(
-                    ChunkTask.stored(folder, tip.height, tip.hash, n, entry.num_chunks, witness)
-                ).columns
-                for n in range(entry.num_chunks)
-            ]
+            parts = []
+            for n in range(entry.num_chunks):
+                task = ChunkTask.stored(folder, tip.height, tip.hash, n, entry.num_chunks, witness)
+                parts.append(index_chunk(replace(task, entries=False)).columns or {})
             self.store.remove_block(tip.height, parts)
             undone += 1
         return undone
 
 
 class _BlockWriter:
-    """Collects each block's chunk results (they arrive in order) and writes
-    the block when the last is in."""
+    """Adds each chunk's entries to an open LMDB transaction as it arrives (in
+    block order) and moves the tip at each block's end. Commits: before and
+    after a block of several chunks (so a failure mid-block loses that block
+    only), after ``COMMIT_BYTES`` of entries, and at the end (small blocks
+    share a commit and its fsync)."""
 
     def __init__(self, store: IndexStore, on_block: Callable[[int, int], None] | None) -> None:
         self.store = store
         self.on_block = on_block
         self._sizes: dict[int, int] = {}
-        self._parts: list[dict[str, Any]] = []
+        self._batch: BlockBatch | None = None
+        self._partial = False
         self.blocks = self.transactions = self.bytes = 0
 
     def expect(self, height: int, entry: StoredBlock) -> None:
         self._sizes[height] = entry.size
 
-    def take(self, result: ChunkResult) -> None:
-        self._parts.append(result.columns)
+    def take(self, results: list[list[ChunkResult | Exception]]) -> None:
+        for group in results:
+            for result in group:
+                if isinstance(result, Exception):
+                    raise result
+                self._take_one(result)
+
+    def _take_one(self, result: ChunkResult) -> None:
+        large = result.num_chunks > 1
+        if self._batch is None:
+            self._batch = BlockBatch(self.store)
+        elif large and result.chunk_num == 0 and self._batch.blocks:
+            self._commit()
+        assert result.entries is not None
+        self._partial = True
+        self._batch.add(result.height, result.entries)
+        self.transactions += result.transactions
         if result.chunk_num + 1 < result.num_chunks:
             return
-        parts, self._parts = self._parts, []
-        self.store.add_block(result.height, result.block_hash, parts)
+        self._batch.end_block(result.height, result.block_hash)
+        self._partial = False
         size = self._sizes.pop(result.height, 0)
         self.blocks += 1
         self.bytes += size
-        self.transactions += sum(len(p["tx_offset"]) for p in parts)
+        if large or self._batch.bytes >= COMMIT_BYTES:
+            self._commit()
         if self.on_block is not None:
             self.on_block(result.height, size)
+
+    def _commit(self) -> None:
+        assert self._batch is not None
+        self._batch.commit()
+
+    def stop(self) -> None:
+        """After a failure: keep the whole blocks, drop a partial one."""
+        if self._batch is None:
+            return
+        if self._partial:
+            self._batch.abort()
+        else:
+            self._batch.commit()
+            self._batch.abort()
+        self._batch = None
+
+    def finish(self) -> None:
+        if self._batch is not None:
+            self._batch.commit()
+            self._batch.abort()
+            self._batch = None

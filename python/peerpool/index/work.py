@@ -19,6 +19,7 @@ import numpy as np
 
 from peerpool.errors import BlockFormatError, ChunkOffsetsError
 from peerpool.index.parse import parse_chunk
+from peerpool.index.store import Packed, block_entries
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class ChunkTask:
     data_file: str | None = None
     offsets_file: str | None = None
     allow_witness: bool = True
+    #: give the writer its LMDB entries (packed, sorted), not the columns
+    entries: bool = False
 
     @classmethod
     def stored(
@@ -48,6 +51,7 @@ class ChunkTask:
             data_file=str(block_dir / f"chunk_{num:05d}.npy"),
             offsets_file=str(block_dir / f"chunk_{num:05d}.offsets.npy"),
             allow_witness=witness,
+            entries=True,
         )
 
     def load(self) -> tuple[Any, np.ndarray]:
@@ -63,7 +67,9 @@ class ChunkResult:
     block_hash: bytes
     chunk_num: int
     num_chunks: int
-    columns: dict[str, np.ndarray]
+    transactions: int
+    columns: dict[str, np.ndarray] | None = None
+    entries: dict[str, Packed] | None = None
 
 
 def index_chunk(task: ChunkTask) -> ChunkResult:
@@ -79,6 +85,22 @@ def index_chunk(task: ChunkTask) -> ChunkResult:
             f"block {task.block_hash[::-1].hex()} at height {task.height}, chunk {task.chunk_num}"
         )
         raise type(exc)(f"{where}: {exc}", exc.offset) from None
-    return ChunkResult(
-        task.height, task.block_hash, task.chunk_num, task.num_chunks, cols.to_dict()
-    )
+    head = (task.height, task.block_hash, task.chunk_num, task.num_chunks, cols.counts[0])
+    if task.entries:
+        return ChunkResult(*head, entries=block_entries(task.height, cols))
+    return ChunkResult(*head, columns=cols.to_dict())
+
+
+def index_chunks(tasks: list[ChunkTask]) -> list[ChunkResult | Exception]:
+    """Several chunks in one task: small blocks are batched so that a task's
+    fixed cost (scheduling, a round trip) is paid once per batch. A chunk
+    that fails ends the list with its error, after the results before it,
+    so the writer keeps the blocks before a malformed one."""
+    out: list[ChunkResult | Exception] = []
+    for task in tasks:
+        try:
+            out.append(index_chunk(task))
+        except (BlockFormatError, ChunkOffsetsError) as exc:
+            out.append(exc)
+            break
+    return out
