@@ -6,18 +6,11 @@ use super::chunk::Chunk;
 use super::errors::{input_error, to_py_err};
 use super::input::with_bytes;
 use crate::bitcoin::parse::{self, Columns, ParseError};
-use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray2, PyArrayMethods, PyReadonlyArray1};
+use numpy::ndarray::ArrayView2;
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-
-fn hashes<'py>(py: Python<'py>, rows: Vec<[u8; 32]>) -> PyResult<Bound<'py, PyArray2<u8>>> {
-    let n = rows.len();
-    Array2::from_shape_vec((n, 32), rows.into_flattened())
-        .map(|a| a.into_pyarray(py))
-        .map_err(|e| input_error(e.to_string()))
-}
 
 /// The names of the columns, in the order `keys()` gives them.
 const KEYS: [&str; 14] = [
@@ -47,23 +40,33 @@ pub struct PyColumns {
 }
 
 fn column<'py>(py: Python<'py>, c: &Columns, key: &str) -> PyResult<Bound<'py, PyAny>> {
+    // numpy allocates and we copy in: cheaper for small columns than handing
+    // over a Vec (which needs a container object as the array's base)
     Ok(match key {
-        "tx_txid" => hashes(py, c.tx_txid.clone())?.into_any(),
-        "tx_offset" => c.tx_offset.clone().into_pyarray(py).into_any(),
-        "tx_size" => c.tx_size.clone().into_pyarray(py).into_any(),
-        "out_tx" => c.out_tx.clone().into_pyarray(py).into_any(),
-        "out_index" => c.out_index.clone().into_pyarray(py).into_any(),
-        "out_value" => c.out_value.clone().into_pyarray(py).into_any(),
-        "out_script_offset" => c.out_script_offset.clone().into_pyarray(py).into_any(),
-        "out_script_len" => c.out_script_len.clone().into_pyarray(py).into_any(),
-        "out_script_hash" => hashes(py, c.out_script_hash.clone())?.into_any(),
-        "in_tx" => c.in_tx.clone().into_pyarray(py).into_any(),
-        "in_index" => c.in_index.clone().into_pyarray(py).into_any(),
-        "in_prev_txid" => hashes(py, c.in_prev_txid.clone())?.into_any(),
-        "in_prev_index" => c.in_prev_index.clone().into_pyarray(py).into_any(),
-        "in_coinbase" => c.in_coinbase.clone().into_pyarray(py).into_any(),
+        "tx_txid" => hash_rows(py, &c.tx_txid)?,
+        "tx_offset" => PyArray1::from_slice(py, &c.tx_offset).into_any(),
+        "tx_size" => PyArray1::from_slice(py, &c.tx_size).into_any(),
+        "out_tx" => PyArray1::from_slice(py, &c.out_tx).into_any(),
+        "out_index" => PyArray1::from_slice(py, &c.out_index).into_any(),
+        "out_value" => PyArray1::from_slice(py, &c.out_value).into_any(),
+        "out_script_offset" => PyArray1::from_slice(py, &c.out_script_offset).into_any(),
+        "out_script_len" => PyArray1::from_slice(py, &c.out_script_len).into_any(),
+        "out_script_hash" => hash_rows(py, &c.out_script_hash)?,
+        "in_tx" => PyArray1::from_slice(py, &c.in_tx).into_any(),
+        "in_index" => PyArray1::from_slice(py, &c.in_index).into_any(),
+        "in_prev_txid" => hash_rows(py, &c.in_prev_txid)?,
+        "in_prev_index" => PyArray1::from_slice(py, &c.in_prev_index).into_any(),
+        "in_coinbase" => PyArray1::from_slice(py, &c.in_coinbase).into_any(),
         other => return Err(PyKeyError::new_err(other.to_string())),
     })
+}
+
+/// An (n, 32) uint8 array copied from rows of hashes.
+fn hash_rows<'py>(py: Python<'py>, rows: &[[u8; 32]]) -> PyResult<Bound<'py, PyAny>> {
+    let flat = rows.as_flattened();
+    let view =
+        ArrayView2::from_shape((rows.len(), 32), flat).map_err(|e| input_error(e.to_string()))?;
+    Ok(PyArray2::from_array(py, &view).into_any())
 }
 
 #[pymethods]
