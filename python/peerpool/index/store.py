@@ -94,10 +94,19 @@ class Packed:
         return ((k[i * kw : (i + 1) * kw], v[i * vw : (i + 1) * vw]) for i in range(len(self)))
 
 
-def _pack(keys: np.ndarray, values: np.ndarray) -> Packed:
-    # the first 8 key bytes, big-endian, order the rows well enough for locality
-    head = np.ascontiguousarray(keys[:, :8]).view(">u8").ravel()
-    order = np.argsort(head, kind="stable")
+def _head(rows: np.ndarray, start: int) -> np.ndarray:
+    return np.ascontiguousarray(rows[:, start : start + 8]).view(">u8").ravel()
+
+
+def _pack(keys: np.ndarray, values: np.ndarray, value_at: int | None = None) -> Packed:
+    """Rows ordered by the first 8 key bytes (big-endian: LMDB's order, and
+    close enough to it for locality); with ``value_at``, equal keys (a
+    script paid many times) by 8 value bytes from there, so a dupsort db
+    appends a hot key's values in order instead of all over its subtree."""
+    if value_at is None:
+        order = np.argsort(_head(keys, 0), kind="stable")
+    else:
+        order = np.lexsort((_head(values, value_at), _head(keys, 0)))
     return Packed(keys[order].tobytes(), keys.shape[1], values[order].tobytes(), values.shape[1])
 
 
@@ -135,7 +144,7 @@ def block_entries(height: int, cols: Mapping[str, Any] | Columns) -> dict[str, P
     vals[:, 36:44] = np.frombuffer(struct.pack("<Q", height), dtype=np.uint8)
     return {
         "txs": _pack(txid, tx_vals.view(np.uint8).reshape(n, 24)),
-        "history": _pack(script_hash, hist),
+        "history": _pack(script_hash, hist, value_at=8),  # after the height: the txid
         "spends": _pack(keys, vals),
     }
 
