@@ -26,6 +26,8 @@ from peerpool.bitcoin.sink import read_index, verify_stored_block
 from peerpool.testing import RegtestNode, ensure_bitcoind
 from peerpool.testing.blocks import BlockMaker
 
+import demo_index  # scripts/demo_index.py, beside this file
+
 LARGE_BLOCK_SIZE = 52_000_000
 
 
@@ -109,6 +111,8 @@ def main() -> int:
             lines = run_sync(node, data)
             if "blocks: 0 downloaded" not in lines[0]:
                 raise SystemExit("the second sync downloaded blocks again")
+            step("peerpool index: the chain into LMDB, a lookup, a history, a reorg followed")
+            demo_index.run(node, data, run_sync)
             step("stopping the node")
         print("demo OK")
         return 0

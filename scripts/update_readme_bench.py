@@ -33,6 +33,13 @@ TARGETS = {
     "jm.server.public_paced_1000_peers": "p99 < 100 ms at 2,000 msg/s offered, none lost",
     "jm.taker.orderbook_1000_offers_3_directories": "< 1 s after the last offer",
     "pool.connect_retry_10_of_which_3_dead": "returns once the 7 live ones are connected",
+    "index.parse.block_277647": ">= 30x reference",
+    "index.parse.real_blocks": ">= 30x reference",
+    "index.parse.small_txs_100MB": ">= 30x reference",
+    "index.scan.small_txs": ">= 40x conduit-style preprocessor",
+    "index.scan.demo_37MB": ">= 40x conduit-style preprocessor",
+    "index.scan.segwit_heavy": ">= 40x conduit-style preprocessor",
+    "index.chain": "two workers >= 1.6x one; Dask within 20% of local",
 }
 
 

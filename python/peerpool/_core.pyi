@@ -1,6 +1,7 @@
 """Hand-written stubs of the Rust extension, checked with `python -m mypy.stubtest peerpool._core`."""
 
-from collections.abc import Iterable
+import typing
+from collections.abc import Iterable, Iterator
 from typing import final
 
 import numpy as np
@@ -9,6 +10,7 @@ import numpy.typing as npt
 __all__ = [
     "BlockChunker",
     "Chunk",
+    "Columns",
     "LargeBlockEnd",
     "LargeMessageEnd",
     "LargeMessagePiece",
@@ -30,6 +32,8 @@ __all__ = [
     "hash_header",
     "hash_headers",
     "merkle_root",
+    "parse_block",
+    "parse_chunk",
     "read_compact_size",
     "release_chunk_buffers",
     "target_bytes_to_bits",
@@ -154,6 +158,26 @@ def transaction_txids(
 ) -> npt.NDArray[np.uint8]: ...
 def merkle_root(txids: npt.NDArray[np.uint8]) -> bytes: ...
 
+# --- bitcoin: the columnar parser ---
+
+@final
+class Columns:
+    def __getitem__(self, key: str, /) -> npt.NDArray[typing.Any]: ...
+    def __contains__(self, key: str, /) -> bool: ...
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def keys(self) -> list[str]: ...
+    @property
+    def counts(self) -> tuple[int, int, int]: ...
+    def to_dict(self) -> dict[str, npt.NDArray[typing.Any]]: ...
+
+def parse_block(block: _Bytes, allow_witness: bool = True) -> Columns: ...
+def parse_chunk(
+    data: Chunk | _Bytes,
+    offsets: npt.NDArray[np.uint64] | list[int] | None = None,
+    allow_witness: bool = True,
+) -> Columns: ...
+
 @final
 class TxScanner:
     def __new__(cls, block_size: int | None = None, allow_witness: bool = True) -> TxScanner: ...
@@ -205,6 +229,7 @@ class Chunk:
     def __reduce__(self) -> tuple[object, tuple[object, ...]]: ...
 
 def release_chunk_buffers() -> int: ...
+
 @final
 class BlockChunker:
     def __new__(

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "peerpool.bitcoin.commands",
     "peerpool.joinmarket.commands",
     "peerpool.testing.commands",
+    "peerpool.index.commands",
 )
 
 DESCRIPTION = """\
@@ -32,6 +33,8 @@ Pools of peer-to-peer connections, from the shell.
   peerpool sync --network N --peer HOST:PORT --data DIR
                                  sync headers and blocks from peers into DIR (resumable)
   peerpool directory --network N run a JoinMarket directory node
+  peerpool index --data DIR --db DIR
+                                 index synced blocks into LMDB (txids, script histories)
   peerpool node start            run a Bitcoin SV regtest node on 127.0.0.1 (for tests)
 
 `peerpool COMMAND --help` describes a command and each of its options."""

@@ -222,6 +222,42 @@ class BlockRejectedError(RegtestError):
         self.reason = reason
 
 
+# --- Index (peerpool.index) -------------------------------------------------------
+
+
+class IndexingError(PeerpoolError):
+    """Base of the indexing errors (parsing chunks, workers, the LMDB index)."""
+
+
+class ChunkOffsetsError(IndexingError, InputError):
+    """The offsets given with a chunk do not delimit its transactions."""
+
+
+class IndexFormatError(IndexingError, InputError):
+    """The index folder was written for another network or in another format version."""
+
+
+class IndexFullError(IndexingError):
+    """The index reached its LMDB map size; nothing of the block being written was
+    kept. Reopen with a larger ``--map-size`` to go on from the indexed tip."""
+
+
+class SchedulerUnreachableError(IndexingError, ConnectionError):
+    """No Dask scheduler answered at the given address in time."""
+
+
+class WorkerLostError(IndexingError):
+    """A chunk failed on every worker it was given to (workers kept dying)."""
+
+
+class BlockMissingError(IndexingError, LookupError):
+    """A block the index needs (to index or to undo) is not in the data folder."""
+
+
+class QueryError(IndexingError, InputError):
+    """A malformed ``--query`` value (not 64 hex digits, or an unknown kind)."""
+
+
 # --- Chord -----------------------------------------------------------------------
 
 

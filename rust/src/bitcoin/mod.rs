@@ -7,7 +7,9 @@ pub mod chunker;
 pub mod framing;
 pub mod headers;
 pub mod merkle;
+pub mod parse;
 pub mod txscan;
+pub mod txwalk;
 
 #[cfg(test)]
 mod real_data_tests;

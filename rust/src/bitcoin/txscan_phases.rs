@@ -3,6 +3,7 @@
 //! The scanner's state and its public surface are in `txscan`.
 
 use super::{ScanError, TxScanner, WitnessLayout, HEADER_LEN, MIN_TX_LEN, OUTPOINT_LEN};
+use crate::bitcoin::txwalk::{walk_tx, SkipAll};
 use crate::compact::{decode_complete, encoded_len_from_marker};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +80,12 @@ impl TxScanner {
         let base = self.pos;
         let mut i = 0usize;
         while i < data.len() {
+            if self.phase == Phase::Version
+                && self.need == 4
+                && self.walk_whole(data, &mut i, base)?
+            {
+                continue;
+            }
             match self.phase {
                 Phase::Done => {
                     return Err(self.trailing(base + i as u64));
@@ -129,6 +136,27 @@ impl TxScanner {
             return Err(self.trailing(self.pos));
         }
         Ok(())
+    }
+
+    /// The fast path: walk every transaction that lies whole in `data[*i..]`
+    /// straight through (`txwalk`); true if it moved on. The first one that
+    /// is split or malformed is left to the phase machine.
+    fn walk_whole(&mut self, data: &[u8], i: &mut usize, base: u64) -> Result<bool, ScanError> {
+        let from = *i;
+        while self.phase == Phase::Version && self.need == 4 && *i < data.len() {
+            let Some(tx) = walk_tx(data, *i, self.allow_witness, &mut SkipAll) else {
+                break;
+            };
+            if let Some(ws) = tx.witness_start {
+                self.witness.push(WitnessLayout {
+                    tx_index: self.offsets_base + self.offsets.len() as u64 - 1,
+                    witness_start: base + ws as u64,
+                });
+            }
+            *i = tx.end;
+            self.end_tx(base + tx.end as u64)?;
+        }
+        Ok(*i > from)
     }
 
     fn trailing(&self, offset: u64) -> ScanError {

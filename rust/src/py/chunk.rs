@@ -191,6 +191,12 @@ impl Chunk {
 }
 
 impl Chunk {
+    /// The chunk's bytes and transaction offsets, for kernels that read a
+    /// chunk in place (both immutable, so readable with the GIL released).
+    pub fn parts<'a>(&'a self, py: Python<'a>) -> (&'a [u8], &'a Py<PyArray1<u64>>) {
+        (self.data.bytes(py), &self.tx_offsets)
+    }
+
     /// The Python form of a chunk the kernel cut (its buffer moves, no copy).
     pub fn from_kernel(
         py: Python<'_>,
