@@ -26,6 +26,7 @@ async def test_request_response_both_ways(local, spawn) -> None:
     a.set_request_handler(PROTO, handler)
     b = await spawn(request_protocols=[PROTO])
     await a.dial(b.addr)
+    await b.wait_connected(a.peer_id)
     assert await a.request(b.peer_id, PROTO, b"ping") == b"echo:ping"
     big = bytes(range(256)) * 4096  # 1 MiB
     assert await a.request(b.peer_id, PROTO, big) == b"echo:" + big
@@ -65,5 +66,6 @@ async def test_request_without_a_handler_is_an_error_response(local, spawn) -> N
     a: MeshNode = await local(request_protocols=[PROTO])  # no handler set
     b = await spawn(request_protocols=[PROTO])
     await a.dial(b.addr)
+    await b.wait_connected(a.peer_id)
     with pytest.raises(NodeProcessError, match="no handler"):
         await b.call("request", peer=a.peer_id, protocol=PROTO, payload=b64(b"x"))
