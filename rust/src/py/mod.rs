@@ -8,6 +8,7 @@ mod chunk;
 mod compact;
 mod errors;
 mod input;
+mod mesh;
 mod parse;
 
 use pyo3::prelude::*;
@@ -18,5 +19,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     bitcoin::register(m)?;
     chord::register(m)?;
     parse::register(m)?;
+    mesh::register(m)?;
     Ok(())
 }
