@@ -189,3 +189,12 @@ async def test_find_next_prev_and_disconnect_least_efficient(ring: list[ChordNod
     before = len(node.core.routing.known())
     assert await node.disconnect_least_efficient() in (True, False)
     assert len(node.core.routing.known()) <= before
+
+
+async def test_concurrent_sets_are_coalesced_per_owner_and_all_land(ring: list[ChordNode]) -> None:
+    writer = ring[2]
+    await asyncio.gather(*(writer.set(f"burst-{i}", f"v{i}") for i in range(300)))
+    # 300 sets x up to 5 owners each would be ~1,500 Puts one by one.
+    assert writer._batcher.flushes < 300
+    values = await asyncio.gather(*(ring[9].get(f"burst-{i}") for i in range(300)))
+    assert values == [f"v{i}" for i in range(300)]

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from peerpool.chord import messages as m
 from peerpool.chord import ops
+from peerpool.chord.batching import PutBatcher
 from peerpool.chord.core import Call, ChordCore
 from peerpool.chord.ring import RING_SIZE, distance, get_hashes
 from peerpool.chord.storage import Entry, Value
@@ -68,6 +69,7 @@ class ChordNode:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._maintenance: asyncio.Task[None] | None = None
         self._stopping = False
+        self._batcher = PutBatcher(self._send)
 
     # --- life cycle ------------------------------------------------------------------
 
@@ -82,6 +84,7 @@ class ChordNode:
     async def stop(self) -> None:
         self._stopping = True
         tasks = [t for t in (self._maintenance, *self._tasks) if t is not None]
+        tasks += self._batcher.cancel()
         # Cancelled until done: on Python 3.11 asyncio.wait_for can swallow a
         # cancellation that lands as its inner call completes.
         while tasks:
@@ -300,7 +303,9 @@ class ChordNode:
                 if isinstance(step, Call):
                     step = op.send(await self._send(step))
                 elif isinstance(step, ops.Parallel):
-                    step = op.send(list(await asyncio.gather(*(self._send(c) for c in step.calls))))
+                    step = op.send(
+                        list(await asyncio.gather(*(self._send_merged(c) for c in step.calls)))
+                    )
                 else:
                     self._background(step.calls)
                     step = op.send(None)
@@ -309,6 +314,12 @@ class ChordNode:
             return result
         finally:
             op.close()
+
+    async def _send_merged(self, call: Call) -> m.Message | None:
+        """Puts to owners (not routed hop by hop) join the peer's next batch."""
+        if isinstance(call.msg, m.Put):
+            return await self._batcher.put(call.node, call.msg)
+        return await self._send(call)
 
     async def _send(self, call: Call) -> m.Message | None:
         node = call.node
@@ -337,7 +348,7 @@ class ChordNode:
             if len(self._tasks) >= self.max_background:
                 self.core.counters["background_dropped"] += 1
                 continue
-            task = asyncio.ensure_future(self._send(call))
+            task = asyncio.ensure_future(self._send_merged(call))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
