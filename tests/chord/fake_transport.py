@@ -33,6 +33,7 @@ class FakeTransport:
         self.handlers: dict[str, Handler] = {}
         self.dead = False  # refuses at once, like a closed connection
         self.silent = False  # never answers: the requester's timeout must fire
+        self.disconnected: list[str] = []
 
     @property
     def peer_id(self) -> str:
@@ -68,6 +69,9 @@ class FakeTransport:
             raise TimeoutError(f"{peer_id} did not answer")
         await asyncio.sleep(0)  # a real hop yields to the loop
         return await asyncio.wait_for(target.handlers[protocol](self._peer_id, payload), timeout)
+
+    async def disconnect(self, peer_id: str) -> None:
+        self.disconnected.append(peer_id)
 
     def set_request_handler(self, protocol: str, handler: Handler) -> None:
         self.handlers[protocol] = handler

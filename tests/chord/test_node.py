@@ -198,3 +198,21 @@ async def test_concurrent_sets_are_coalesced_per_owner_and_all_land(ring: list[C
     assert writer._batcher.flushes < 300
     values = await asyncio.gather(*(ring[9].get(f"burst-{i}") for i in range(300)))
     assert values == [f"v{i}" for i in range(300)]
+
+
+async def test_a_malformed_request_is_answered_counted_and_its_peer_dropped(
+    ring: list[ChordNode],
+) -> None:
+    from peerpool.chord import messages as m
+    from peerpool.chord.transport import PROTOCOL
+
+    target = ring[3]
+    net = target.transport.net  # type: ignore[attr-defined]
+    rogue = net.transport("rogue")
+    for garbage in (b"", b"\x01\xc8", bytes([m.VERSION, 3, 0]) + b"\xff" * 4, b"\x07" * 100):
+        answer = m.decode(await rogue.request(target.core.me.peer_id, PROTOCOL, garbage))
+        assert isinstance(answer, m.Error) and answer.code.startswith("bad_message")
+    assert target.core.counters["bad_message"] == 4
+    await asyncio.sleep(0.1)
+    assert "rogue" in target.transport.disconnected  # type: ignore[attr-defined]
+    assert await target.get("still fine", default="yes") == "yes"

@@ -337,9 +337,27 @@ class ChordNode:
             return None
 
     async def _on_request(self, peer_id: str, data: bytes) -> bytes:
+        bad_before = self.core.counters["bad_message"]
         response, calls = self.core.handle(peer_id, data, time.time())
         self._background(calls)
+        if self.core.counters["bad_message"] != bad_before and isinstance(
+            self.transport, Disconnecting
+        ):
+            # It was told why (an Error answer); then dropped, as any peer that
+            # breaks the protocol is. The connection closes after the answer.
+            self.core.routing.remove(peer_id)
+            self._spawn_disconnect(peer_id)
         return response
+
+    def _spawn_disconnect(self, peer_id: str) -> None:
+        async def later() -> None:
+            await asyncio.sleep(0.05)  # let the error answer go out first
+            with contextlib.suppress(PeerpoolError, OSError):
+                await self.transport.disconnect(peer_id)  # type: ignore[attr-defined]
+
+        task = asyncio.ensure_future(later())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _background(self, calls: list[Call]) -> None:
         for call in calls:
