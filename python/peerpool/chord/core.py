@@ -25,8 +25,8 @@ from peerpool.errors import ChordMessageError
 
 #: Copies of each position: its owner and the next ones after it (Chord's "r successors").
 DEFAULT_REPLICAS = 3
-#: Bytes of entries in one Put/Entries message: well under the mesh's 50 MiB frame.
-PAGE_BYTES = 8 * 1024 * 1024
+#: Bytes of entries in one Put/Entries message: under the mesh node's 4 MiB request limit.
+PAGE_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

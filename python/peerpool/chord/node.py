@@ -39,6 +39,9 @@ from peerpool.errors import (
 )
 
 T = TypeVar("T")
+#: Values up to 1 MiB: a key's five copies then fit the mesh node's 4 MiB
+#: request limit in at most a few pages.
+DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
 _NO_DEFAULT = object()
 
 
@@ -53,7 +56,7 @@ class ChordNode:
         stabilise_interval: float = 1.0,
         fix_fingers_every: int = 5,
         repair_every: int = 10,
-        max_value_bytes: int = m.MAX_VALUE_BYTES,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
         max_background: int = 256,
     ) -> None:
         self.transport = transport
