@@ -13,6 +13,7 @@ from peerpool.chord.transport import Handler
 @dataclass(frozen=True)
 class Info:
     peer_id: str
+    direction: str = "outbound"
 
 
 class FakeNetwork:
@@ -34,6 +35,7 @@ class FakeTransport:
         self.dead = False  # refuses at once, like a closed connection
         self.silent = False  # never answers: the requester's timeout must fire
         self.disconnected: list[str] = []
+        self.outbound: set[str] = set()  # peers this one "connected to" by asking
 
     @property
     def peer_id(self) -> str:
@@ -67,11 +69,16 @@ class FakeTransport:
         if target.silent:
             await asyncio.sleep(timeout)
             raise TimeoutError(f"{peer_id} did not answer")
+        self.outbound.add(peer_id)
         await asyncio.sleep(0)  # a real hop yields to the loop
         return await asyncio.wait_for(target.handlers[protocol](self._peer_id, payload), timeout)
 
     async def disconnect(self, peer_id: str) -> None:
         self.disconnected.append(peer_id)
+        self.outbound.discard(peer_id)
+
+    def peers(self) -> list[Info]:
+        return [Info(p, "outbound") for p in sorted(self.outbound)]
 
     def set_request_handler(self, protocol: str, handler: Handler) -> None:
         self.handlers[protocol] = handler

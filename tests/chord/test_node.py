@@ -216,3 +216,21 @@ async def test_a_malformed_request_is_answered_counted_and_its_peer_dropped(
     await asyncio.sleep(0.1)
     assert "rogue" in target.transport.disconnected  # type: ignore[attr-defined]
     assert await target.get("still fine", default="yes") == "yes"
+
+
+async def test_hops_outside_the_routing_table_are_disconnected_once_idle() -> None:
+    nodes = await _ring(FakeNetwork(), 32, idle_hop_timeout=0.05)
+    try:
+        reader = nodes[7]
+        await asyncio.gather(*(reader.get(f"spread-{i}") for i in range(200)))
+        transport = reader.transport
+        touched = set(transport.outbound)  # type: ignore[attr-defined]
+        known = {n.peer_id for n in reader.core.routing.known()}
+        assert touched - known  # iterative lookups did reach beyond the table
+        await asyncio.sleep(0.3)  # idle past the limit, and a maintenance round or more
+        assert set(transport.outbound) <= known | set(reader._last_used)  # type: ignore[attr-defined]
+        assert reader.core.counters["hops_disconnected"] > 0
+        assert len(known) <= 2 * math.log2(32) + 8
+    finally:
+        for node in nodes:
+            await node.stop()

@@ -23,7 +23,7 @@ from peerpool.chord.batching import PutBatcher
 from peerpool.chord.core import Call, ChordCore
 from peerpool.chord.ring import RING_SIZE, distance, get_hashes
 from peerpool.chord.storage import Entry, Value
-from peerpool.chord.transport import PROTOCOL, Disconnecting, Transport
+from peerpool.chord.transport import PROTOCOL, Disconnecting, HasEvents, ListsPeers, Transport
 from peerpool.chord.types import NodeRef, check_key, check_value
 from peerpool.chord.vote import Vote
 from peerpool.errors import (
@@ -58,7 +58,12 @@ class ChordNode:
         repair_every: int = 10,
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
         max_background: int = 256,
+        idle_hop_timeout: float = 5.0,
+        read_events: bool = True,
     ) -> None:
+        """``read_events``: drain the transport's event queue (MeshNode's is
+        bounded and stalls the swarm when full); turn it off when something
+        else, such as the connection pools, reads the node's events."""
         self.transport = transport
         self._options = dict(
             replicas=replicas, successors=successors, max_value_bytes=max_value_bytes
@@ -68,6 +73,9 @@ class ChordNode:
         self.fix_fingers_every = fix_fingers_every
         self.repair_every = repair_every
         self.max_background = max_background
+        self.idle_hop_timeout = idle_hop_timeout
+        self.read_events = read_events
+        self._last_used: dict[str, float] = {}
         self._core: ChordCore | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._maintenance: asyncio.Task[None] | None = None
@@ -83,6 +91,8 @@ class ChordNode:
         self._stopping = False
         self.transport.set_request_handler(PROTOCOL, self._on_request)
         self._maintenance = asyncio.create_task(self._maintain())
+        if self.read_events and isinstance(self.transport, HasEvents):
+            self._spawn(self._drain_events())
 
     async def stop(self) -> None:
         self._stopping = True
@@ -326,6 +336,7 @@ class ChordNode:
 
     async def _send(self, call: Call) -> m.Message | None:
         node = call.node
+        self._last_used[node.peer_id] = time.monotonic()
         try:
             if not self.transport.is_connected(node.peer_id) and node.addrs:
                 await self.transport.dial(node.addrs, timeout=self.request_timeout)
@@ -358,9 +369,7 @@ class ChordNode:
             with contextlib.suppress(PeerpoolError, OSError):
                 await self.transport.disconnect(peer_id)  # type: ignore[attr-defined]
 
-        task = asyncio.ensure_future(later())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(later())
 
     def _background(self, calls: list[Call]) -> None:
         for call in calls:
@@ -374,9 +383,46 @@ class ChordNode:
             task.add_done_callback(self._tasks.discard)
 
     def _spawn_op(self, op: ops.Op[Any]) -> None:
-        task = asyncio.ensure_future(self._quietly(op))
+        self._spawn(self._quietly(op))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _drain_events(self) -> None:
+        assert isinstance(self.transport, HasEvents)
+        while not self._stopping:
+            try:
+                events = await self.transport.next_events(1024, timeout=1.0)
+            except PeerpoolError:  # the mesh node stopped
+                return
+            self.core.counters["mesh_events"] += len(events)
+
+    async def _prune_hops(self) -> None:
+        """Close connections this node opened to reach routing hops once they are
+        idle and not fingers, successors or the predecessor: iterative lookups
+        touch O(log n) nodes each, but a node keeps only O(log n) connections."""
+        if not isinstance(self.transport, ListsPeers) or not isinstance(
+            self.transport, Disconnecting
+        ):
+            return
+        r = self.core.routing
+        keep = {n.peer_id for n in r.known()}
+        now = time.monotonic()
+        for peer in list(self.transport.peers()):
+            pid = peer.peer_id
+            if pid in keep or getattr(peer, "direction", "outbound") != "outbound":
+                continue
+            if now - self._last_used.get(pid, 0.0) < self.idle_hop_timeout:
+                continue
+            self._last_used.pop(pid, None)
+            self.core.counters["hops_disconnected"] += 1
+            with contextlib.suppress(PeerpoolError, OSError):
+                await self.transport.disconnect(pid)
+        # The table is bounded by what is connected: forget the rest.
+        for pid in [p for p, t in self._last_used.items() if now - t > 10 * self.idle_hop_timeout]:
+            del self._last_used[pid]
 
     async def _quietly(self, op: ops.Op[Any]) -> None:
         with contextlib.suppress(ChordError):
@@ -401,3 +447,4 @@ class ChordNode:
                     await self._run(op, 30.0, "maintenance")
                 except (ChordLookupError, ChordTimeoutError):
                     core.counters["maintenance_failed"] += 1
+            await self._prune_hops()

@@ -42,3 +42,21 @@ class Disconnecting(Protocol):
     """Transports that can drop a connection (MeshNode can): disconnect_least_efficient uses it."""
 
     async def disconnect(self, peer_id: str) -> None: ...
+
+
+@runtime_checkable
+class ListsPeers(Protocol):
+    """Transports that list their connections (MeshNode does): routing hops that
+    are not fingers or successors are disconnected once idle."""
+
+    def peers(self) -> Sequence[Any]:
+        """Objects with ``peer_id`` and ``direction`` ("inbound"/"outbound")."""
+
+
+@runtime_checkable
+class HasEvents(Protocol):
+    """MeshNode's event queue: bounded, so someone must read it or the swarm waits."""
+
+    async def next_events(
+        self, max_events: int = 1024, timeout: float | None = None
+    ) -> list[Any]: ...
