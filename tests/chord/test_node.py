@@ -204,13 +204,14 @@ async def test_a_malformed_request_is_answered_counted_and_its_peer_dropped(
     ring: list[ChordNode],
 ) -> None:
     from peerpool.chord import messages as m
+    from peerpool.chord import wire
     from peerpool.chord.transport import PROTOCOL
 
     target = ring[3]
     net = target.transport.net  # type: ignore[attr-defined]
     rogue = net.transport("rogue")
     for garbage in (b"", b"\x01\xc8", bytes([m.VERSION, 3, 0]) + b"\xff" * 4, b"\x07" * 100):
-        answer = m.decode(await rogue.request(target.core.me.peer_id, PROTOCOL, garbage))
+        answer = wire.decode(await rogue.request(target.core.me.peer_id, PROTOCOL, garbage))
         assert isinstance(answer, m.Error) and answer.code.startswith("bad_message")
     assert target.core.counters["bad_message"] == 4
     await asyncio.sleep(0.1)

@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 from peerpool.chord import messages as m
+from peerpool.chord import wire
 from peerpool.chord.relay import RelayCache
 from peerpool.chord.ring import RING_SIZE
 from peerpool.chord.routing import DEFAULT_SUCCESSORS, Routing
@@ -89,13 +90,13 @@ class ChordCore:
     def handle(self, peer_id: str, data: bytes, now: float) -> tuple[bytes, list[Call]]:
         """A request's bytes in, the response's bytes and follow-up calls out."""
         try:
-            msg = m.decode(data)
+            msg = wire.decode(data)
         except ChordMessageError as exc:
             # The peer is told and counted; the caller decides whether to drop it.
             self.counters["bad_message"] += 1
-            return m.encode(m.Error(f"bad_message: {exc}"[:255])), []
+            return wire.encode(m.Error(f"bad_message: {exc}"[:255])), []
         response, calls = self.handle_message(peer_id, msg, now)
-        return m.encode(response), calls
+        return wire.encode(response), calls
 
     def handle_message(
         self, peer_id: str, msg: m.Message, now: float

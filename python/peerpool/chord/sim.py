@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from peerpool.chord import messages as m
-from peerpool.chord import ops
+from peerpool.chord import ops, wire
 from peerpool.chord.core import Call, ChordCore
 from peerpool.chord.ring import RING_BITS, RING_SIZE, get_hashes
 from peerpool.chord.storage import Entry, Value
@@ -185,8 +185,8 @@ class Simulator:
         self.requests += 1
         target.requests[type(call.msg).__name__] += 1
         if self.codec:
-            data, calls = target.core.handle(sender, m.encode(call.msg), self.now)
-            resp = m.decode(data)
+            data, calls = target.core.handle(sender, wire.encode(call.msg), self.now)
+            resp = wire.decode(data)
         else:
             resp, calls = target.core.handle_message(sender, call.msg, self.now)
         self._background.extend((call.node.peer_id, c) for c in calls)
