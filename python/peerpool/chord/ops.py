@@ -78,7 +78,10 @@ def route(
                 yield Background(calls)
             core.hops[0] += 1
             return local, core.me, 0
-        first, _ = core.next_hops(point)
+        first, owner = core.next_hops(point)
+        guess = None if owner else core.routing.owner_guess(point)
+        if guess is not None and all(n.peer_id != guess.peer_id for n in first):
+            first = [guess, *first]
     candidates = list(first)
     # A node is asked again only with more dead peers to skip than last time:
     # the successor of a dead owner refuses until told its predecessor is dead.
@@ -162,9 +165,9 @@ def put_entries(core: ChordCore, entries: list[Entry]) -> Op[None]:
         if core.owns(entry.point):
             local.append(entry)
             continue
-        nodes, owner = core.next_hops(entry.point)
-        if owner and nodes:
-            groups.setdefault(nodes[0].peer_id, (nodes[0], []))[1].append(entry)
+        guess = core.routing.owner_guess(entry.point)
+        if guess is not None:
+            groups.setdefault(guess.peer_id, (guess, []))[1].append(entry)
         else:
             routed.append(entry)
     if local:

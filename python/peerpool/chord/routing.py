@@ -91,6 +91,21 @@ class Routing:
             hops.append(after)
         return hops, False
 
+    def owner_guess(self, point: int) -> NodeRef | None:
+        """The node most likely to own ``point`` without asking anyone, or None.
+
+        Exact within the successor list's span. Past it, a list shorter than
+        its maximum is probably the whole ring, whose next owner is then the
+        first successor (for a node that is not a member: unjoined). A wrong
+        guess costs a refusal and a routed retry, never a wrong answer.
+        """
+        hops, owner = self.next_hops(point, 1)
+        if owner:
+            return hops[0]
+        if self.successors and len(self.successors) < self.max_successors:
+            return self.successors[0]
+        return None
+
     def closest_preceding(self, point: int) -> NodeRef:
         hops, _ = self.next_hops(point, 1)
         return hops[0] if hops else self.me

@@ -167,15 +167,33 @@ def _text_or_bytes(out: bytearray, data: Value) -> None:
         _blob(out, _BYTES, data)
 
 
+#: An entry's fixed head: method, position, key tag, key length (then the key,
+#: the value's tag, length and bytes, and the version).
+_ENTRY_HEAD = struct.Struct(">B64sBI")
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+
+
 def _entry(out: bytearray, entry: Entry) -> None:
-    out.append(entry.method)
-    _position(out, entry.position)
-    _text_or_bytes(out, entry.key)
-    if entry.value is None:
+    # One struct for the fixed head: entries are most of the bytes of a busy ring.
+    key = entry.key
+    raw_key = key.encode("utf-8") if isinstance(key, str) else key
+    out += _ENTRY_HEAD.pack(
+        entry.method,
+        entry.position.to_bytes(POSITION_BYTES, "big"),
+        _STR if isinstance(key, str) else _BYTES,
+        len(raw_key),
+    )
+    out += raw_key
+    value = entry.value
+    if value is None:
         out.append(_DELETED)
     else:
-        _text_or_bytes(out, entry.value)
-    out += struct.pack(">Q", entry.version)
+        raw = value.encode("utf-8") if isinstance(value, str) else value
+        out.append(_STR if isinstance(value, str) else _BYTES)
+        out += _U32.pack(len(raw))
+        out += raw
+    out += _U64.pack(entry.version)
 
 
 def _entries(out: bytearray, entries: Sequence[Entry]) -> None:
@@ -358,6 +376,46 @@ class _Reader:
         return tag
 
     def entry(self) -> Entry:
+        """One entry: a fast path for well-formed ones; anything it does not
+        like is re-read from the same place by the careful path, which raises."""
+        data, start, end = self.data, self.pos, len(self.data)
+        if start + _ENTRY_HEAD.size > end:
+            return self._entry_checked()
+        method, raw_position, key_tag, key_len = _ENTRY_HEAD.unpack_from(data, start)
+        if method >= len(METHODS) or key_tag > _STR or key_len > MAX_KEY_BYTES:
+            return self._entry_checked()
+        at = start + _ENTRY_HEAD.size + key_len
+        if at + 1 > end:
+            return self._entry_checked()
+        raw_key = data[at - key_len : at]
+        value_tag = data[at]
+        at += 1
+        value: Value | None = None
+        if value_tag <= _STR:
+            if at + 4 > end:
+                return self._entry_checked()
+            (size,) = _U32.unpack_from(data, at)
+            at += 4
+            if size > MAX_VALUE_BYTES or at + size > end:
+                return self._entry_checked()
+            value = data[at : at + size]
+            at += size
+        elif value_tag != _DELETED:
+            return self._entry_checked()
+        if at + 8 > end:
+            return self._entry_checked()
+        (version,) = _U64.unpack_from(data, at)
+        try:
+            key: Value = raw_key.decode("utf-8") if key_tag == _STR else raw_key
+            if value_tag == _STR:
+                assert isinstance(value, bytes)
+                value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return self._entry_checked()
+        self.pos = at + 8
+        return Entry(method, int.from_bytes(raw_position, "big"), key, value, version)
+
+    def _entry_checked(self) -> Entry:
         method, position = self.method(), self.position()
         key = self.blob(self.tag((_BYTES, _STR)), MAX_KEY_BYTES)
         tag = self.tag((_BYTES, _STR, _DELETED))
