@@ -67,9 +67,12 @@ async def run_peerpool(bootstrap: str | None) -> None:
                         ok=True, value=await node.get(cmd["key"], timeout=cmd.get("timeout", 10))
                     )
                 elif cmd["op"] == "stats":
+                    hops = dict(node.core.hops)
+                    if cmd.get("reset"):
+                        node.core.hops.clear()
                     _announce(
                         ok=True,
-                        hops={str(k): v for k, v in node.core.hops.items()},
+                        hops={str(k): v for k, v in hops.items()},
                         successor=node.next.peer_id,
                         known=len(node.core.routing.known()),
                     )

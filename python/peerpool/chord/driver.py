@@ -49,7 +49,7 @@ class Driver:
         repair_every: int = 10,
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
         max_background: int = 256,
-        idle_hop_timeout: float = 5.0,
+        idle_hop_timeout: float = 30.0,
         read_events: bool = True,
     ) -> None:
         """``read_events``: drain the transport's event queue (MeshNode's is
@@ -162,20 +162,33 @@ class Driver:
     async def _send(self, call: Call) -> m.Message | None:
         node = call.node
         self._last_used[node.peer_id] = time.monotonic()
-        try:
-            if not self.transport.is_connected(node.peer_id) and node.addrs:
-                await self.transport.dial(node.addrs, timeout=self.request_timeout)
-            raw = await self.transport.request(
-                node.peer_id, PROTOCOL, wire.encode(call.msg), timeout=self.request_timeout
-            )
-            return wire.decode(raw)
-        except ChordMessageError:
-            self.core.counters["bad_response"] += 1
-            return None
-        except (PeerpoolError, OSError, asyncio.TimeoutError):
-            return None
+        payload = wire.encode(call.msg)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.request_timeout
+        for attempt in range(2):
+            try:
+                if not self.transport.is_connected(node.peer_id) and node.addrs:
+                    await self.transport.dial(node.addrs, timeout=max(0.05, deadline - loop.time()))
+                raw = await self.transport.request(
+                    node.peer_id, PROTOCOL, payload, timeout=max(0.05, deadline - loop.time())
+                )
+                return wire.decode(raw)
+            except ChordMessageError:
+                self.core.counters["bad_response"] += 1
+                return None
+            except (PeerpoolError, OSError, asyncio.TimeoutError):
+                # Once more within the same deadline: a stream opened on a
+                # connection that was closing (two nodes dialing each other at
+                # once keep one connection) fails without the peer being gone.
+                if attempt or loop.time() >= deadline - 0.05:
+                    return None
+                self.core.counters["request_retried"] += 1
+                await asyncio.sleep(0.01)
+        return None
 
     async def _on_request(self, peer_id: str, data: bytes) -> bytes:
+        # A connection either side uses is in use: pruning looks at both.
+        self._last_used[peer_id] = time.monotonic()
         bad_before = self.core.counters["bad_message"]
         response, calls = self.core.handle(peer_id, data, time.time())
         self._background(calls)

@@ -49,6 +49,7 @@ class ChordNode(Driver):
         except (PeerpoolError, OSError, asyncio.TimeoutError) as exc:
             raise ChordJoinError(f"could not reach the bootstrap node at {addrs}: {exc}") from exc
         node = NodeRef(info.peer_id, addrs[:8])
+        self._last_used[node.peer_id] = time.monotonic()
         await self._run(ops.join(self.core, node), timeout, "join")
         self._spawn_op(ops.fix_fingers(self.core))
 
