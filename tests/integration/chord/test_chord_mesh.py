@@ -190,19 +190,24 @@ async def test_a_join_to_an_address_with_nothing_behind_it_is_a_typed_error() ->
 async def test_malformed_and_oversized_requests_on_the_wire() -> None:
     a_mesh, a = await _node()
     b_mesh, b = await _node()
+    rogue = MeshNode(pubsub="none", request_protocols=(PROTOCOL,))
+    await rogue.start()
     try:
         await b.join(a_mesh.listen_addrs[0])
+        await rogue.dial(a_mesh.listen_addrs[0])
         answer = wire.decode(
-            await b_mesh.request(a_mesh.peer_id, PROTOCOL, b"\x01\xc8garbage", timeout=2)
+            await rogue.request(a_mesh.peer_id, PROTOCOL, b"\x01\xc8garbage", timeout=2)
         )
         assert isinstance(answer, m.Error)
         assert a.core.counters["bad_message"] == 1
-        # Over the node's request limit: refused by the mesh, typed; A still serves.
+        # Over the node's request limit: refused by the mesh, typed.
         with pytest.raises(MeshRequestError):
-            await b_mesh.request(a_mesh.peer_id, PROTOCOL, bytes(8 * 1024 * 1024), timeout=5)
+            await rogue.request(a_mesh.peer_id, PROTOCOL, bytes(8 * 1024 * 1024), timeout=5)
+        # The ring itself is untouched by the abuse.
         await b.set("after", "abuse")
         assert await a.get("after") == "abuse"
     finally:
+        await rogue.stop()
         await b.stop()
         await a.stop()
         await b_mesh.stop()
