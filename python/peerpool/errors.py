@@ -269,6 +269,43 @@ class RingIdError(ChordError, InputError):
     """A ring id or key that is out of range or of the wrong size."""
 
 
+class ChordMessageError(ChordError, InputError):
+    """A ring-protocol message that cannot be decoded (truncated, over a limit,
+    unknown version or kind, trailing bytes); ``offset`` says where."""
+
+
+class ChordTypeError(ChordError, InputError, TypeError):
+    """A key or value that is not ``str`` or bytes-like (or a str with no UTF-8)."""
+
+
+class ValueTooLargeError(ChordError, InputError):
+    """A key or value over its size limit, refused before it is copied or sent."""
+
+
+class ChordKeyError(ChordError, KeyError):
+    """The ring holds no value for the key (``pop``/``popitem`` without a default)."""
+
+
+class NoMajorityError(ChordError, LookupError):
+    """The five positions of a key did not agree: no value had more than two answers."""
+
+
+class ChordLookupError(ChordError, ConnectionError):
+    """No live node could be reached to route a request (every candidate failed)."""
+
+
+class ChordTimeoutError(ChordError, TimeoutError):
+    """An operation (get, set, join, ...) did not complete within its timeout."""
+
+
+class ChordJoinError(ChordError, ConnectionError):
+    """The bootstrap node could not be reached or did not answer as a ring member."""
+
+
+class ChordStateError(ChordError):
+    """An operation that the node's state does not allow (not started, stopped)."""
+
+
 # --- transports (peerpool.net) -------------------------------------------------
 
 

@@ -40,19 +40,24 @@ def get_hashes(key: Key) -> Hashes:
     )
 
 
-def distance(a: int, b: int, limit: int = RING_SIZE) -> int:
+def distance(a: int, b: int, limit: int | None = None) -> int:
     """Clockwise distance from ``a`` to ``b`` on a ring of ``limit`` positions.
 
-    That is ``(b - a) mod limit``. ``a`` and ``b`` must be in ``[0, limit)``
-    and ``limit`` positive, else :class:`RingIdError`.
+    That is ``(b - a) mod limit``, exactly as py2p computes it: ``a`` and ``b``
+    may be any ints, including a key's fifth hash (SHA-512, unreduced, above
+    ``2**384``), and ``limit`` of ``None`` or ``0`` means the full ring
+    (py2p writes ``limit or 2**384``). A negative limit, or an ``a``, ``b`` or
+    ``limit`` that is not an integer, raises :class:`RingIdError`.
     """
     # Plain int arithmetic on purpose: for one pair, a kernel call would
     # spend more converting both ids to 48 bytes and the answer back to an int
     # than the one subtraction costs. Batches go to distance_batch.
-    limit = ring_size(limit)
-    a = ring_id(a, limit, "a")
-    b = ring_id(b, limit, "b")
-    return (b - a) % limit
+    modulus = RING_SIZE if limit is None else _as_int(limit, "limit")
+    if modulus == 0:
+        modulus = RING_SIZE
+    elif modulus < 0:
+        raise RingIdError(f"limit must be positive (or 0 for the full ring), not {modulus}")
+    return (_as_int(b, "b") - _as_int(a, "a")) % modulus
 
 
 def ring_id(value: object, limit: int = RING_SIZE, name: str = "ring id") -> int:

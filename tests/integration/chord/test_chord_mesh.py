@@ -1,0 +1,214 @@
+"""The Chord DHT on the real mesh node (rust-libp2p), on 127.0.0.1.
+
+A 64-node ring in one process and 10 nodes in separate processes: every key
+set from any node is read back from every node, within log2(n) + 2 hops.
+A node that never answers and a join to an address with nothing behind it
+give typed errors within their timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from peerpool.chord import PROTOCOL, ChordNode, ops, wire
+from peerpool.chord import messages as m
+from peerpool.chord.types import node_id
+from peerpool.errors import ChordJoinError, MeshRequestError
+from peerpool.mesh import Identity, MeshNode
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+async def _node(**options: Any) -> tuple[MeshNode, ChordNode]:
+    mesh = MeshNode(pubsub="none", request_protocols=(PROTOCOL,))
+    await mesh.start()
+    node = ChordNode(mesh, stabilise_interval=0.2, **options)
+    await node.start()
+    return mesh, node
+
+
+async def _settle(nodes: list[ChordNode], timeout: float = 60.0) -> None:
+    """Until every successor pointer is right; then fingers, once each."""
+    deadline = time.monotonic() + timeout
+    ring = sorted(nodes, key=lambda x: x.id)
+    while time.monotonic() < deadline:
+        if all(
+            x.next.peer_id == ring[(i + 1) % len(ring)].core.me.peer_id for i, x in enumerate(ring)
+        ):
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError("the ring did not converge")
+    await asyncio.gather(*(n._run(ops.fix_fingers(n.core), 60, "fix fingers") for n in nodes))
+
+
+@pytest.fixture
+async def ring64() -> AsyncIterator[list[ChordNode]]:
+    pairs = [await _node()]
+    for _ in range(63):
+        mesh, node = await _node()
+        await node.join(pairs[0][0].listen_addrs[0])
+        pairs.append((mesh, node))
+    nodes = [n for _, n in pairs]
+    await _settle(nodes)
+    yield nodes
+    for mesh, node in pairs:
+        await node.stop()
+        await mesh.stop()
+
+
+async def test_64_nodes_in_one_process_every_key_from_every_node(ring64: list[ChordNode]) -> None:
+    n = len(ring64)
+    await asyncio.gather(*(node.set(f"key-{i}", f"value-{i}") for i, node in enumerate(ring64)))
+    for node in ring64:
+        node.core.hops.clear()
+    for reader in ring64:
+        got = await asyncio.gather(*(reader.get(f"key-{i}") for i in range(n)))
+        assert got == [f"value-{i}" for i in range(n)]
+    worst = max(max(node.core.hops, default=0) for node in ring64)
+    assert worst <= math.log2(n) + 2
+    # No node needs more than O(log n) links.
+    assert max(len(node.core.routing.known()) for node in ring64) <= 2 * math.log2(n) + 8
+
+
+class _Proc:
+    def __init__(self, bootstrap: str | None) -> None:
+        cmd = [sys.executable, "-m", "benches.chord_peer", "peerpool"]
+        if bootstrap:
+            cmd += ["--bootstrap", bootstrap]
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        hello = self._read()
+        self.addr: str = hello["addr"]
+        self.peer_id: str = hello["peer_id"]
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"peer process exited ({self.proc.poll()})")
+        return json.loads(line)  # type: ignore[no-any-return]
+
+    def ask(self, **cmd: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        answer = self._read()
+        assert answer["ok"], answer
+        return answer
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+async def test_10_nodes_in_separate_processes_every_key_from_every_node() -> None:
+    procs: list[_Proc] = []
+    try:
+        for _ in range(10):
+            procs.append(await asyncio.to_thread(_Proc, procs[0].addr if procs else None))
+        # Stabilisation runs every second in each process: wait until the ring closes.
+        order = sorted(procs, key=lambda p: node_id(p.peer_id))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            succ = [p.ask(op="stats")["successor"] for p in order]
+            if succ == [order[(i + 1) % 10].peer_id for i in range(10)]:
+                break
+            await asyncio.sleep(0.5)
+        else:
+            raise AssertionError("the 10-process ring did not converge")
+        for i, proc in enumerate(procs):
+            proc.ask(op="set", key=f"key-{i}", value=f"value-{i}")
+        for proc in procs:
+            proc.ask(op="stats", reset=True)  # count the reads' hops only
+        for proc in procs:
+            for i in range(10):
+                assert proc.ask(op="get", key=f"key-{i}")["value"] == f"value-{i}"
+        worst = max(int(h) for p in procs for h in p.ask(op="stats")["hops"])
+        assert worst <= math.log2(10) + 2
+    finally:
+        for proc in procs:
+            proc.close()
+
+
+async def test_a_node_that_never_answers_gives_typed_errors_within_the_timeouts() -> None:
+    silent = MeshNode(pubsub="none", request_protocols=(PROTOCOL,))
+    await silent.start()
+
+    async def never(peer: str, data: bytes) -> bytes:
+        await asyncio.Event().wait()
+        return b""
+
+    silent.set_request_handler(PROTOCOL, never)
+    mesh, node = await _node(request_timeout=0.5)
+    try:
+        started = time.monotonic()
+        with pytest.raises(ChordJoinError):
+            await node.join(silent.listen_addrs[0], timeout=3.0)
+        assert time.monotonic() - started < 4.0
+        # Straight on the wire too: the mesh's own request times out, typed.
+        with pytest.raises(MeshRequestError):
+            await mesh.request(silent.peer_id, PROTOCOL, wire.encode(m.Ping()), timeout=0.5)
+    finally:
+        await node.stop()
+        await mesh.stop()
+        await silent.stop()
+
+
+async def test_a_join_to_an_address_with_nothing_behind_it_is_a_typed_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    nobody = Identity.generate().peer_id
+    mesh, node = await _node()
+    try:
+        started = time.monotonic()
+        with pytest.raises(ChordJoinError):
+            await node.join(f"/ip4/127.0.0.1/tcp/{port}/p2p/{nobody}", timeout=3.0)
+        assert time.monotonic() - started < 4.0
+    finally:
+        await node.stop()
+        await mesh.stop()
+
+
+async def test_malformed_and_oversized_requests_on_the_wire() -> None:
+    a_mesh, a = await _node()
+    b_mesh, b = await _node()
+    rogue = MeshNode(pubsub="none", request_protocols=(PROTOCOL,))
+    await rogue.start()
+    try:
+        await b.join(a_mesh.listen_addrs[0])
+        await rogue.dial(a_mesh.listen_addrs[0])
+        answer = wire.decode(
+            await rogue.request(a_mesh.peer_id, PROTOCOL, b"\x01\xc8garbage", timeout=2)
+        )
+        assert isinstance(answer, m.Error)
+        assert a.core.counters["bad_message"] == 1
+        # Over the node's request limit: refused by the mesh, typed.
+        with pytest.raises(MeshRequestError):
+            await rogue.request(a_mesh.peer_id, PROTOCOL, bytes(8 * 1024 * 1024), timeout=5)
+        # The ring itself is untouched by the abuse.
+        await b.set("after", "abuse")
+        assert await a.get("after") == "abuse"
+    finally:
+        await rogue.stop()
+        await b.stop()
+        await a.stop()
+        await b_mesh.stop()
+        await a_mesh.stop()
