@@ -175,13 +175,19 @@ class NamedPools(Generic[Info, Record]):
         not routed again)."""
         tracked = self._tracked[network]
         rejected = self._rejected[network]
-        gone = [pid for pid in tracked.keys() - live.keys()]
-        gone.extend(rejected.keys() - live.keys())
-        to_route = [
-            pid
-            for pid, info in live.items()
-            if tracked.get(pid) is not info and rejected.get(pid) is not info
-        ]
+        get = tracked.get
+        # one pass at C speed for the common case: nothing changed for most peers
+        to_route = [pid for pid, info in live.items() if get(pid) is not info]
+        # tracked peers still live = live peers minus the untracked ones (all in to_route);
+        # only if fewer than tracked are some gone, and only then is the tracked set scanned
+        untracked = sum(1 for pid in to_route if pid not in tracked)
+        gone: list[str] = []
+        if len(tracked) > len(live) - untracked:
+            gone = [pid for pid in tracked if pid not in live]
+        if rejected:
+            rget = rejected.get
+            to_route = [pid for pid in to_route if rget(pid) is not live[pid]]
+            gone.extend(pid for pid in rejected if pid not in live)
         return gone, to_route
 
     def apply(
