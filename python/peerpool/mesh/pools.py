@@ -37,6 +37,7 @@ and ``misc`` (the role bitmask, 0 for public peers; kept across a reconnect).
 from __future__ import annotations
 
 import logging
+import operator
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Collection, Mapping
@@ -53,6 +54,7 @@ log = logging.getLogger("peerpool.mesh.pools")
 
 INBOX_SIZE = 65_536  # messages waiting for get_messages, per P2P (the node's event queue size)
 DRAIN_BATCH = 4096
+_UNSET = object()
 
 PeerInfoDict = dict[str, Any]
 
@@ -92,8 +94,14 @@ class ConnectionPools(PoolsIOMixin):
         overridden = type(self).conn_routing_fcn is not ConnectionPools.conn_routing_fcn
         if policy is None and not overridden:
             raise PoolConfigError("no routing: pass policy= or override conn_routing_fcn")
+        # routing depends on a peer's id and direction: a peer is routed again when its
+        # direction changes (its first connection closed, another one remains)
         self._pools: NamedPools[Any, PeerInfoDict] = NamedPools(
-            max_connections, pools, list(p2p_name_to_p2p), policy=policy
+            max_connections,
+            pools,
+            list(p2p_name_to_p2p),
+            policy=policy,
+            key=operator.attrgetter("direction"),
         )
         self.policy = policy
         self.max_con = max_connections
@@ -219,8 +227,10 @@ class ConnectionPools(PoolsIOMixin):
                 return
             self._inbox[p2p_name].append(event)
         elif kind == "PeerConnected":
-            if self._pools.tracked(p2p_name).get(event.info.peer_id) is not event.info:
-                await self._route(p2p_name, [event.info])
+            tracked = self._pools.tracked(p2p_name)
+            info = event.info
+            if tracked.get(info.peer_id, _UNSET) != self._pools.routing_key(info):
+                await self._route(p2p_name, [info])
         elif kind == "PeerDisconnected":
             self._forget(p2p_name, event.peer_id)
         elif kind == "MessagesDropped":

@@ -72,7 +72,7 @@ class PoolsIOMixin:
             self.stats["dial_failed"] += 1
             log.error("%s: dial %s failed: %s", p2p_name, ordered, exc)
             return None, False
-        if self._pools.tracked(p2p_name).get(info.peer_id) is None:
+        if info.peer_id not in self._pools.tracked(p2p_name):
             await self._route(p2p_name, [info])
         return info.peer_id, bool(info.relayed)
 
@@ -91,11 +91,12 @@ class PoolsIOMixin:
         p2p = self.p2p_name_to_p2p[p2p_name]
         relay = peer_id
         if not peer_id.startswith("/"):
-            info = self._pools.tracked(p2p_name).get(peer_id)
-            if info is None or not info.addrs:
+            pool = self._pools.pool_of(peer_id)
+            addrs = self._pools.members(pool)[peer_id]["addrs"] if pool is not None else []
+            if not addrs:
                 log.error("%s: no known address of relay %s", p2p_name, peer_id)
                 return None
-            relay = f"{info.addrs[0]}/p2p/{peer_id}"
+            relay = f"{addrs[0]}/p2p/{peer_id}"
         try:
             return float(await p2p.reserve(relay))
         except MeshError as exc:

@@ -11,10 +11,11 @@ Routing is a policy: any object with ``route(network, peer_id, info) -> pool
 name | None`` (``None``: the peer belongs in no pool and is to be dropped).
 
 :meth:`NamedPools.pending` compares a network's live connections with what
-the pools track and says who is gone and who needs a routing decision (new
-peers and peers whose connection facts changed, e.g. their direction; the
-check is by identity of the info object, so a live view that keeps its
-objects unchanged costs one dict lookup per peer). :meth:`NamedPools.apply`
+the pools track and says who is gone and who needs a routing decision: new
+peers, and peers whose routing key changed. The key is what routing depends
+on in a peer's info (``key=``, e.g. its direction); without one, the info
+object itself is compared by identity. Either way a cycle in which nothing
+changed costs one dict lookup per peer. :meth:`NamedPools.apply`
 then places them, moving a peer whose decision changed and reporting it as
 removed from the old pool and added to the new one. Every change lands in a
 :class:`Changes` accumulator that the owner drains once per cycle.
@@ -26,7 +27,7 @@ info and any "rejected" mark go together.
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -34,6 +35,7 @@ from peerpool.errors import UnknownP2PError, UnknownPoolError
 from peerpool.pool.budget import RATIO_TOLERANCE, pool_budgets
 
 Info = TypeVar("Info")
+_STALE = object()  # a tracked key that equals no live one: route the peer again
 Record = TypeVar("Record")
 
 
@@ -81,6 +83,7 @@ class NamedPools(Generic[Info, Record]):
         networks: Collection[str],
         *,
         policy: RoutingPolicy | None = None,
+        key: Callable[[Info], Any] | None = None,
         tolerance: float = RATIO_TOLERANCE,
     ) -> None:
         for name, (network, _ratio) in pools.items():
@@ -96,11 +99,12 @@ class NamedPools(Generic[Info, Record]):
         for name, network in self.pool_network.items():
             self.network_pools[network].append(name)
         self.policy = policy
+        self._key = key
         self._members: dict[str, dict[str, Record]] = {name: {} for name in self.pool_names}
         self._pool_of: dict[str, str] = {}
-        # per network: the info each tracked peer was placed with, and peers that fit nowhere
-        self._tracked: dict[str, dict[str, Info]] = {n: {} for n in networks}
-        self._rejected: dict[str, dict[str, Info]] = {n: {} for n in networks}
+        # per network: the routing key each tracked peer was placed with, and peers that fit nowhere
+        self._tracked: dict[str, dict[str, Any]] = {n: {} for n in networks}
+        self._rejected: dict[str, dict[str, Any]] = {n: {} for n in networks}
         self.changes = Changes()
 
     # --- queries -------------------------------------------------------------------
@@ -126,8 +130,12 @@ class NamedPools(Generic[Info, Record]):
         cap = self.capacity[pool]
         return cap is None or len(self._members[pool]) < cap
 
-    def tracked(self, network: str) -> Mapping[str, Info]:
+    def tracked(self, network: str) -> Mapping[str, Any]:
+        """Peer id -> routing key of the peers placed on a network."""
         return self._tracked[network]
+
+    def routing_key(self, info: Info) -> Any:
+        return info if self._key is None else self._key(info)
 
     # --- changes -------------------------------------------------------------------
 
@@ -145,7 +153,7 @@ class NamedPools(Generic[Info, Record]):
         self._members[pool][peer_id] = record
         self._pool_of[peer_id] = pool
         if info is not None:
-            self._tracked[network][peer_id] = info
+            self._tracked[network][peer_id] = self.routing_key(info)
         self._rejected[network].pop(peer_id, None)
         self.changes.note_added(pool, peer_id)
         return AddOutcome.ADDED
@@ -176,8 +184,12 @@ class NamedPools(Generic[Info, Record]):
         tracked = self._tracked[network]
         rejected = self._rejected[network]
         get = tracked.get
-        # one pass at C speed for the common case: nothing changed for most peers
-        to_route = [pid for pid, info in live.items() if get(pid) is not info]
+        # one pass for the common case: nothing changed for most peers
+        key = self._key
+        if key is None:
+            to_route = [pid for pid, info in live.items() if get(pid) is not info]
+        else:
+            to_route = [pid for pid, info in live.items() if get(pid) != key(info)]
         # tracked peers still live = live peers minus the untracked ones (all in to_route);
         # only if fewer than tracked are some gone, and only then is the tracked set scanned
         untracked = sum(1 for pid in to_route if pid not in tracked)
@@ -186,7 +198,14 @@ class NamedPools(Generic[Info, Record]):
             gone = [pid for pid in tracked if pid not in live]
         if rejected:
             rget = rejected.get
-            to_route = [pid for pid in to_route if rget(pid) is not live[pid]]
+            if key is None:
+                to_route = [pid for pid in to_route if rget(pid) is not live[pid]]
+            else:
+                to_route = [
+                    pid
+                    for pid in to_route
+                    if pid not in rejected or rejected[pid] != key(live[pid])
+                ]
             gone.extend(pid for pid in rejected if pid not in live)
         return gone, to_route
 
@@ -203,12 +222,12 @@ class NamedPools(Generic[Info, Record]):
             current = self._pool_of.get(peer_id)
             if pool is not None and current == pool:
                 self._members[pool][peer_id] = record
-                tracked[peer_id] = info
+                tracked[peer_id] = self.routing_key(info)
                 continue
             if current is not None and self.pool_network[current] == network:
                 self.discard(peer_id)  # moved (e.g. changed direction), or now unroutable
             if pool is None:
-                self._rejected[network][peer_id] = info
+                self._rejected[network][peer_id] = self.routing_key(info)
                 self.changes._note(self.changes.unroutable, network, peer_id)
                 drop.append(peer_id)
                 continue
@@ -216,11 +235,11 @@ class NamedPools(Generic[Info, Record]):
                 raise UnknownPoolError(f"pool {pool!r} is not a pool of network {network!r}")
             outcome = self.add(peer_id, record, pool, info)
             if outcome is AddOutcome.FULL:
-                self._rejected[network][peer_id] = info
+                self._rejected[network][peer_id] = self.routing_key(info)
                 self.changes._note(self.changes.full, pool, peer_id)
                 drop.append(peer_id)
             elif outcome is AddOutcome.OTHER_POOL:  # in a pool of another network already
-                self._rejected[network][peer_id] = info
+                self._rejected[network][peer_id] = self.routing_key(info)
                 self.changes._note(self.changes.unroutable, network, peer_id)
                 drop.append(peer_id)
         return drop
@@ -230,7 +249,7 @@ class NamedPools(Generic[Info, Record]):
         at the next :meth:`pending` (peers whose decision stays put are not reported)."""
         tracked = self._tracked[network]
         for peer_id in tracked:
-            tracked[peer_id] = None  # type: ignore[assignment]  # never `is` a live info
+            tracked[peer_id] = _STALE
         self._rejected[network].clear()
 
     def drain_changes(self) -> Changes:
