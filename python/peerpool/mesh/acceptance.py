@@ -29,7 +29,6 @@ from peerpool.errors import MeshMessageError, TokenError
 from peerpool.mesh.messages import MAX_MESSAGE_SIZE, Msg
 from peerpool.mesh.tokens import (
     FORGED,
-    MALFORMED,
     NO_VERIFIER,
     TokenClaims,
     TokenVerifier,
@@ -43,7 +42,7 @@ UNSIGNED = "unsigned"
 SENDER_MISMATCH = "sender_mismatch"
 NOT_IN_POOL = "not_in_pool"
 # a direct peer that sends these misbehaves (it is not a matter of timing or config)
-DISCONNECT_REASONS = frozenset({BAD_MESSAGE, SENDER_MISMATCH, FORGED, MALFORMED})
+DISCONNECT_REASONS = frozenset({BAD_MESSAGE, SENDER_MISMATCH, FORGED})
 
 
 @dataclass(frozen=True)
