@@ -47,7 +47,7 @@ async def test_budgets_full_disabled_overflow_and_kill() -> None:
         await peers.start()
         ids = [r["peer_id"] for r in peers.ready]
         plan = [f"p{i}" for i in range(10)] + ["p3", "off", "spill", "spill"]
-        policy.pool_of = dict(zip(ids, plan))
+        policy.pool_of = dict(zip(ids, plan, strict=True))
         for i in range(len(ids)):
             await peers.call("dial", node=i, addrs=node.listen_addrs)
 

@@ -70,7 +70,7 @@ async def test_world_node_and_agents(tmp_path: Path) -> None:
     stranger = ChildProc("peerpool.mesh.proc", {"nodes": 1, "pubsub": "floodsub"})
     try:
         await child.start()
-        for r, role in zip(child.ready, (AGENT, TEACHER)):
+        for r, role in zip(child.ready, (AGENT, TEACHER), strict=True):
             world.add_to_world_agents_list(r["world_id"], r["world_addrs"], role)
         local.set_world(ww.peer_id)
         assert (await local.connect(ww.listen_addrs, NodeConn.P2P_WORLD))[0] == ww.peer_id
@@ -117,7 +117,7 @@ async def test_world_node_and_agents(tmp_path: Path) -> None:
         )
 
         # by role: the world finds the teacher and tells only it
-        addrs, ids = world.find_addrs_by_role(
+        _addrs, ids = world.find_addrs_by_role(
             TEACHER, return_peer_ids_too=True, discard_yourself=True
         )
         assert ids == [b_id] and world.count_by_role(AGENT) == 2
