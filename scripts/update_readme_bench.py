@@ -31,6 +31,8 @@ TARGETS = {
     "jm.server.private_relay_50_pairs": ">= 30,000 msg/s",
     "jm.taker.orderbook_1000_offers_3_directories": "< 1 s after the last offer",
     "pool.connect_retry_10_of_which_3_dead": "returns once the 7 live ones are connected",
+    "mesh.pools_update_10k": "< 10 ms",
+    "mesh.token_stream_rs256": ">= 20x one verification per message",
 }
 
 
