@@ -264,3 +264,17 @@ async def test_verify_token_and_dropped_counter() -> None:
     p2p.events.append(MessagesDropped("frame_too_large", a, 3))
     await pools.update()
     assert pools.stats["node_dropped:frame_too_large"] == 3
+
+
+async def test_added_by_hand_but_not_live_is_dropped_at_update() -> None:
+    pools, p2p = make()
+    ghost = fake_peer_id()
+    assert pools.add({"id": ghost, "addrs": [], "direction": "incoming"}, "in")
+    assert pools.is_connected(ghost)
+    _, removed = await pools.update()
+    assert removed["in"] == {ghost} and not pools.is_connected(ghost)
+    live = p2p.connect_peer(event=False).peer_id
+    assert pools.add({"id": live, "addrs": [], "direction": "outgoing"}, "out")
+    added, removed = await pools.update()
+    # it is live but inbound: the routing moves it to its pool
+    assert removed["out"] == {live} and added["in"] == {live}

@@ -252,6 +252,7 @@ class ConnectionPools(PoolsIOMixin):
             self.stats["pool_full"] += 1
             log.warning("pool %s is full: %s not added", pool_name, peer_id)
         if outcome is AddOutcome.ADDED:
+            self._pools.mark_stale(peer_id)  # update() checks it is live, and drops it if not
             self._last_seen[peer_id] = self._clock()
         return outcome in (AddOutcome.ADDED, AddOutcome.ALREADY)
 
@@ -270,7 +271,12 @@ class ConnectionPools(PoolsIOMixin):
         """Reconcile live connections with the pools; ``(added, removed)`` per pool."""
         for p2p_name, p2p in self.p2p_name_to_p2p.items():
             await self._drain(p2p_name)
-            live = {info.peer_id: info for info in p2p.peers()}
+            try:
+                live = {info.peer_id: info for info in p2p.peers()}
+            except MeshError as exc:  # the node stopped: leave its pools as they are
+                self.stats["node_closed"] += 1
+                log.warning("%s: cannot list peers: %s", p2p_name, exc)
+                continue
             gone, to_route = self._pools.pending(p2p_name, live)
             for peer_id in gone:
                 self._forget(p2p_name, peer_id)
@@ -331,7 +337,7 @@ class ConnectionPools(PoolsIOMixin):
         await self._drain(p2p_name)
         inbox = self._inbox[p2p_name]
         accepted: list[Msg] = []
-        is_member = self._pools._pool_of.__contains__
+        is_member = self._pools.__contains__
         while inbox:
             event = inbox.popleft()
             direct = type(event).__name__ == "DirectMessage"

@@ -134,6 +134,17 @@ class NamedPools(Generic[Info, Record]):
         """Peer id -> routing key of the peers placed on a network."""
         return self._tracked[network]
 
+    def __contains__(self, peer_id: object) -> bool:
+        """Whether a peer is in some pool."""
+        return peer_id in self._pool_of
+
+    def mark_stale(self, peer_id: str) -> None:
+        """A peer placed by hand (without its live info): check it against the live view,
+        and route it again, at the next :meth:`pending`."""
+        pool = self._pool_of.get(peer_id)
+        if pool is not None:
+            self._tracked[self.pool_network[pool]][peer_id] = _STALE
+
     def routing_key(self, info: Info) -> Any:
         return info if self._key is None else self._key(info)
 
