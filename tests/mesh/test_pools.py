@@ -30,7 +30,7 @@ def make(max_connections: int = 4, **kw: Any) -> tuple[ConnectionPools, FakeP2P]
         public_key=keypair("RS256")[1],
         token=mint(peers=[p2p.peer_id]),
         policy=ByDirection(),
-        **kw,
+        **{"reconcile_interval": 0.0, **kw},
     )
     return pools, p2p
 
@@ -278,3 +278,18 @@ async def test_added_by_hand_but_not_live_is_dropped_at_update() -> None:
     added, removed = await pools.update()
     # it is live but inbound: the routing moves it to its pool
     assert removed["out"] == {live} and added["in"] == {live}
+
+
+async def test_between_full_reconciles_update_follows_the_events() -> None:
+    pools, p2p = make(reconcile_interval=3600.0)
+    a = p2p.connect_peer(direction="inbound").peer_id
+    added, _ = await pools.update()  # the first update is a full one
+    assert added["in"] == {a}
+    b = p2p.connect_peer().peer_id
+    p2p.change_direction(a, "outbound")  # no event for this
+    added, removed = await pools.update()
+    assert added["in"] == {b} and removed["in"] == set()  # from the event only
+    p2p.drop_peer(b)
+    assert (await pools.update())[1]["in"] == {b}
+    added, removed = await pools.update(full=True)
+    assert removed["in"] == {a} and added["out"] == {a}

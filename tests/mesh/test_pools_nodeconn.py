@@ -22,7 +22,13 @@ def make(
 ) -> tuple[NodeConn, FakeP2P, FakeP2P]:
     pu, pw = FakeP2P(), FakeP2P()
     conn = NodeConn(
-        max_connections, pu, pw, is_world_node, keypair("RS256")[1], mint(peers=[pw.peer_id])
+        max_connections,
+        pu,
+        pw,
+        is_world_node,
+        keypair("RS256")[1],
+        mint(peers=[pw.peer_id]),
+        reconcile_interval=0.0,
     )
     return conn, pu, pw
 

@@ -121,6 +121,7 @@ class NodeConn(RosterMixin, ConnectionPools):
     def _world_changed(self) -> None:
         self.world_agents_and_world_masters_list = self.world_agents_list | self.world_masters_list
         self._pools.invalidate(self.P2P_WORLD)
+        self._last_full = -float("inf")  # route the world's peers again at the next update()
 
     def _listed(self, peer_id: str) -> bool:
         return (

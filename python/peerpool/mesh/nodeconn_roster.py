@@ -80,9 +80,11 @@ class RosterMixin:
             return
         self._rv_subscribed = world
 
-    async def update(self) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    async def update(
+        self, full: bool | None = None
+    ) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
         await self._ensure_rendezvous_subscription()
-        return await super().update()  # type: ignore[misc]
+        return await super().update(full)  # type: ignore[misc]
 
     async def set_world_agents_and_world_masters_lists_from_rendezvous(self) -> None:
         """Apply the newest accepted roster, if its update count is above the last applied."""

@@ -14,11 +14,16 @@ peer in at most one pool); this class adds the node's side:
   direct-message stream). Messages wait in a bounded inbox; when it is full
   the pools stop reading events and the node's own backpressure holds the
   senders.
-- **update()** reconciles each node's live connections (``node.peers()``) with
-  the pools: gone peers leave their pool, new peers and peers whose connection
-  changed (their direction) are routed, and moves are reported as removed
-  from the old pool and added to the new one. It returns the added and
-  removed sets per pool since the previous update, every pool present.
+- **update()** applies the pending connection events, and reconciles each
+  node's live connections (``node.peers()``) with the pools: gone peers leave
+  their pool, new peers and peers whose connection changed (their direction)
+  are routed, and moves are reported as removed from the old pool and added
+  to the new one. It returns the added and removed sets per pool since the
+  previous update, every pool present. The full reconcile runs at most once
+  per ``reconcile_interval`` seconds (or when asked, ``update(full=True)``):
+  connects and disconnects arrive as events anyway, and listing 10,000 peers
+  from the node costs more than the rest of a cycle (a direction change, which
+  has no event, is therefore seen within that interval).
 - **Full pools are reported**, not skipped in silence: the peer is
   disconnected, logged, counted (``stats["pool_full"]``) and listed by
   :meth:`get_rejected_after_updating`. Peers that the routing sends to no
@@ -54,6 +59,7 @@ log = logging.getLogger("peerpool.mesh.pools")
 
 INBOX_SIZE = 65_536  # messages waiting for get_messages, per P2P (the node's event queue size)
 DRAIN_BATCH = 4096
+RECONCILE_INTERVAL = 1.0  # seconds between full reconciles against node.peers()
 _UNSET = object()
 
 PeerInfoDict = dict[str, Any]
@@ -84,6 +90,7 @@ class ConnectionPools(PoolsIOMixin):
         *,
         policy: RoutingPolicy | None = None,
         inbox_size: int = INBOX_SIZE,
+        reconcile_interval: float = RECONCILE_INTERVAL,
         clock: Callable[[], float] = time.time,
     ) -> None:
         pools = {}
@@ -114,6 +121,8 @@ class ConnectionPools(PoolsIOMixin):
         self.gate = MessageGate(self._verifier)
         self._clock = clock
         self._inbox_size = inbox_size
+        self._reconcile_interval = reconcile_interval
+        self._last_full = -float("inf")
         self._inbox: dict[str, deque[Any]] = {n: deque() for n in self.p2p_name_to_p2p}
         # roles survive a reconnect (the original's peer_id_to_misc); see NodeConn for pruning
         self.peer_id_to_misc: dict[str, int] = {}
@@ -267,10 +276,21 @@ class ConnectionPools(PoolsIOMixin):
         self._drop_peer_state(peer_id)
         return ok
 
-    async def update(self) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-        """Reconcile live connections with the pools; ``(added, removed)`` per pool."""
+    async def update(
+        self, full: bool | None = None
+    ) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+        """Reconcile live connections with the pools; ``(added, removed)`` per pool.
+        ``full``: compare with the node's peer list now (True), or not (False); by default
+        once per ``reconcile_interval``."""
+        now = time.monotonic()
+        if full is None:
+            full = now - self._last_full >= self._reconcile_interval
+        if full:
+            self._last_full = now
         for p2p_name, p2p in self.p2p_name_to_p2p.items():
             await self._drain(p2p_name)
+            if not full:
+                continue
             try:
                 live = {info.peer_id: info for info in p2p.peers()}
             except MeshError as exc:  # the node stopped: leave its pools as they are
