@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from peerpool.errors import (
     InputError,
@@ -108,3 +112,24 @@ def test_pending_apply_and_moves() -> None:
         pools.forget("net", pid)
     # nothing kept about gone peers
     assert pools.size() == 0 and not pools.tracked("net") and not pools._rejected["net"]
+
+
+@given(
+    st.lists(st.integers(1, 1000), min_size=1, max_size=12),
+    st.integers(0, 3),
+    st.integers(0, 3),
+    st.integers(0, 500),
+)
+def test_budget_property(weights: list[int], disabled: int, overflow: int, extra: int) -> None:
+    total = sum(weights)
+    ratios: dict[str, float] = {f"w{i}": w / total for i, w in enumerate(weights)}
+    ratios.update({f"off{i}": 0.0 for i in range(disabled)})
+    ratios.update({f"spill{i}": -1.0 for i in range(overflow)})
+    max_connections = len(ratios) + extra
+    budgets = pool_budgets(max_connections, ratios)
+    positive = [budgets[f"w{i}"] for i in range(len(weights))]
+    assert sum(positive) == max_connections  # type: ignore[arg-type]
+    for i, w in enumerate(weights[:-1]):
+        assert budgets[f"w{i}"] == math.floor(w / total * max_connections + 1e-9)
+    assert all(budgets[f"off{i}"] == 0 for i in range(disabled))
+    assert all(budgets[f"spill{i}"] is None for i in range(overflow))
