@@ -12,6 +12,7 @@ import base64
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from peerpool.mesh import MeshNode, acceptance, tokens
 from peerpool.mesh.messages import Msg
@@ -102,7 +103,7 @@ async def _async(value: bool) -> bool:
 async def test_real_messages_accepted_and_rejected_by_reason() -> None:
     node = MeshNode()
     await node.start()
-    peers = ChildProc("peerpool.mesh.proc", {"nodes": 2})
+    peers = ChildProc("peerpool.mesh.proc", {"nodes": 3})
     try:
         pools = ConnectionPools(
             10,
@@ -113,9 +114,9 @@ async def test_real_messages_accepted_and_rejected_by_reason() -> None:
         )
         pools.policy.pool_of = {}  # type: ignore[union-attr]
         await peers.start()
-        a, b = (r["peer_id"] for r in peers.ready)
-        pools.policy.pool_of = {a: "in", b: "in"}  # type: ignore[union-attr]
-        for i in range(2):
+        a, b, c = (r["peer_id"] for r in peers.ready)
+        pools.policy.pool_of = {a: "in", b: "in", c: "in"}  # type: ignore[union-attr]
+        for i in range(3):
             await peers.call("dial", node=i, addrs=node.listen_addrs)
 
         def payload(sender: str, token: str) -> str:
@@ -123,6 +124,7 @@ async def test_real_messages_accepted_and_rejected_by_reason() -> None:
             return base64.b64encode(msg.to_bytes()).decode()
 
         good = mint(peers=[a])
+        forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         cases = [
             (0, payload(a, good)),  # accepted
             (0, payload(a, good)),  # accepted, from the cache
@@ -131,6 +133,7 @@ async def test_real_messages_accepted_and_rejected_by_reason() -> None:
             (0, payload(a, mint(peers=[a], ttl=None))),
             (0, payload(a, mint("EdDSA", peers=[a]))),  # another algorithm: malformed here
             (1, payload(a, good)),  # b claims to be a
+            (2, payload(c, mint(peers=[c], key=forger))),  # c signs its own token
         ]
         for i, data in cases:
             await peers.call(
@@ -150,10 +153,11 @@ async def test_real_messages_accepted_and_rejected_by_reason() -> None:
             tokens.MISSING_EXP: 1,
             tokens.MALFORMED: 1,
             acceptance.SENDER_MISMATCH: 1,
+            tokens.FORGED: 1,
         }
-        assert pools._verifier is not None and pools._verifier.verifications == 5
-        # the spoofer was disconnected, the honest peer kept
-        await eventually(lambda: _async(not node.is_connected(b)))
+        assert pools._verifier is not None and pools._verifier.verifications == 6
+        # the spoofer and the forger were disconnected, the peer with stale tokens kept
+        await eventually(lambda: _async(not node.is_connected(b) and not node.is_connected(c)))
         assert node.is_connected(a)
     finally:
         await peers.stop()
