@@ -118,7 +118,9 @@ class RosterMixin:
         """World node: publish the roster on our own rendezvous topic (None if it failed)."""
         roster = self.build_rendezvous_roster()
         try:
-            await self.p2p_world.publish(rendezvous_topic(self.p2p_world.peer_id), roster.to_json())
+            topic = rendezvous_topic(self.p2p_world.peer_id)
+            await self._join(self.p2p_world, topic)  # type: ignore[attr-defined]
+            await self.p2p_world.publish(topic, roster.to_json())
         except MeshError as exc:
             log.error("cannot publish the rendezvous roster: %s", exc)
             return None

@@ -123,6 +123,7 @@ class ConnectionPools(PoolsIOMixin):
         self._inbox_size = inbox_size
         self._reconcile_interval = reconcile_interval
         self._last_full = -float("inf")
+        self._joined_topics: dict[int, set[str]] = {}
         self._inbox: dict[str, deque[Any]] = {n: deque() for n in self.p2p_name_to_p2p}
         # roles survive a reconnect (the original's peer_id_to_misc); see NodeConn for pruning
         self.peer_id_to_misc: dict[str, int] = {}

@@ -38,6 +38,7 @@ class PoolsIOMixin:
     p2p_name_to_p2p: dict[str, Any]
     _pools: NamedPools[Any, Any]
     _token: str
+    _joined_topics: dict[int, set[str]]  # per P2P object: topics we published on
     stats: Any
 
     if TYPE_CHECKING:
@@ -102,6 +103,14 @@ class PoolsIOMixin:
         except MeshError as exc:
             log.error("%s: reservation on %s failed: %s", p2p_name, relay, exc)
             return None
+
+    async def _join(self, p2p: Any, topic: str) -> None:
+        """Subscribe before the first publish on a topic: rust-libp2p's floodsub sends nothing
+        on a topic its node is not subscribed to (go-libp2p also publishes on joined topics)."""
+        joined = self._joined_topics.setdefault(id(p2p), set())
+        if topic not in joined:
+            await p2p.subscribe(topic)
+            joined.add(topic)
 
     def _message(self, p2p: Any, channel: str, content_type: str, content: Any) -> bytes:
         msg = Msg(
@@ -173,6 +182,7 @@ class PoolsIOMixin:
             return False
         data = self._message(p2p, channel, content_type, content)
         try:
+            await self._join(p2p, channel)
             await p2p.publish(channel, data)
         except MeshError as exc:
             self.stats["publish_failed"] += 1

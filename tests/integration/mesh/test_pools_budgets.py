@@ -42,8 +42,9 @@ async def test_budgets_full_disabled_overflow_and_kill() -> None:
     await node.start()
     peers = ChildProc("peerpool.mesh.proc", {"nodes": 14})
     try:
-        pools = ConnectionPools(10, ratios, {"net": node}, policy=policy)
-        assert [pools.capacity(f"p{i}") for i in range(10)] == [1] * 10
+        # 12 pools need 12 connections at least; floor(0.1 * 12) = 1, the remainder to p9
+        pools = ConnectionPools(12, ratios, {"net": node}, policy=policy)
+        assert [pools.capacity(f"p{i}") for i in range(10)] == [1] * 9 + [3]
         assert pools.capacity("off") == 0 and pools.capacity("spill") is None
         await peers.start()
         ids = [r["peer_id"] for r in peers.ready]
