@@ -103,6 +103,8 @@ async def main() -> None:
         await until(lambda: _all_in_pool(teacher, students), "the teacher's connections")
         for s in students:
             await teacher.send(s, "lesson", "misc", {"lesson": 1, "to": s[-8:]})
+        for a in agents:
+            await a.send(ww.peer_id, "hello", "profile", {"name": a.name})  # type: ignore[attr-defined]
         topic = f"{ww.peer_id}::ps:news"
         for a in agents:
             await a.subscribe(ww.peer_id, topic)
@@ -119,7 +121,7 @@ async def main() -> None:
                         await c.send(m.sender, "reply", "misc", {"thanks": c.name})  # type: ignore[attr-defined]
             got_news = all(any(m.channel == topic for m in inbox[a.name]) for a in agents)  # type: ignore[attr-defined]
             replies = [m for m in inbox["alice"] if m.channel.endswith("~reply")]
-            return got_news and len(replies) == 2
+            return got_news and len(replies) == 2 and len(inbox["world"]) == 3
 
         await until(exchanged, "the direct messages and the topic")
         for c in everyone:
@@ -134,13 +136,17 @@ async def main() -> None:
                 f"{name}: {len(inbox[name])} messages accepted ({', '.join(kinds)}), rejected {dict(c.rejections)}"
             )
         print()
+        label = {}
         for c in everyone:
-            print(f"== {c.name} (world {c.p2p_world.peer_id[-8:]})")  # type: ignore[attr-defined]
+            label[c.p2p_world.peer_id] = f"{c.name}/world"  # type: ignore[attr-defined]
+            label[c.p2p_public.peer_id] = f"{c.name}/public"  # type: ignore[attr-defined]
+        for c in everyone:
+            print(f"== {c.name}")  # type: ignore[attr-defined]
             for pool, peers in c.get_pool_status().items():
                 if peers:
-                    print(f"   {pool:28} {', '.join(p[-8:] for p in sorted(peers))}")
-            roles_seen = {p[-8:]: c.get_role(p) for p in sorted(c.peer_id_to_misc)}
-            print(f"   roles: {roles_seen}")
+                    print(f"   {pool:28} {', '.join(sorted(label[p] for p in peers))}")
+            roles_seen = {label[p]: c.get_role(p) for p in sorted(c.peer_id_to_misc)}
+            print(f"   roles (1 world agent, |4 teacher, |8 student): {roles_seen}")
     finally:
         for c in everyone:
             await c.p2p_public.stop()
