@@ -124,10 +124,8 @@ def test_onion_from_pubkey_round_trips_the_real_onion() -> None:
 
 ports = st.integers(min_value=1, max_value=65535)
 labels = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
-hostnames = (
-    st.lists(labels, min_size=1, max_size=4)
-    .map(".".join)
-    .filter(lambda h: not h.replace(".", "").isdigit() and not h[0].isdigit())
+hostnames = st.lists(labels, min_size=1, max_size=4).map(".".join).filter(
+    lambda h: not h.replace(".", "").isdigit() and not h[0].isdigit()
 )
 ipv4s = st.ip_addresses(v=4).map(str)
 ipv6s = st.ip_addresses(v=6).map(lambda ip: ipaddress.IPv6Address(ip).exploded)

@@ -58,9 +58,9 @@ class RecordingPool(ClientPool[LineClient]):
 
 async def eventually(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
     """Poll a condition that no hook announces (e.g. a server seeing a connection close)."""
-
     async def poll() -> None:
         while not predicate():
             await asyncio.sleep(0.01)
 
     await asyncio.wait_for(poll(), timeout)
+

@@ -13,18 +13,14 @@ from tests.pool.line_client import LineClient
 
 def test_bad_addresses_are_listed_together_at_construction() -> None:
     with pytest.raises(AddressError) as info:
-        ClientPool(
-            ["127.0.0.1:1", "h:1:2", "x:99999", "", "ok.example:5"], client_factory=LineClient
-        )
+        ClientPool(["127.0.0.1:1", "h:1:2", "x:99999", "", "ok.example:5"], client_factory=LineClient)
     message = str(info.value)
     assert message.startswith("3 unusable address(es)")
     for fragment in ("'h:1:2'", "99999", "empty address"):
         assert fragment in message
 
 
-def test_non_strict_pool_warns_once_and_keeps_the_good_ones(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_non_strict_pool_warns_once_and_keeps_the_good_ones(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="peerpool.pool"):
         pool = ClientPool(["h:1:2", "127.0.0.1:9", "x:0"], client_factory=LineClient, strict=False)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]

@@ -130,3 +130,4 @@ async def test_closed_pool_refuses_new_connections(line_servers: StartServers) -
     with pytest.raises(PoolError, match="closed"):
         await pool.connect_one(server.address)
     assert server.accepted == 0
+

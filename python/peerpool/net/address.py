@@ -116,7 +116,9 @@ def _split_host_port(text: str, default_port: int | None) -> tuple[str, int]:
             raise AddressError(f"{text!r}: expected ':port' after ']'")
         return host, _parse_port(rest[1:], text)
     if text.count(":") > 1:
-        raise AddressError(f"{text!r}: too many ':' (write IPv6 addresses in brackets: [::1]:8333)")
+        raise AddressError(
+            f"{text!r}: too many ':' (write IPv6 addresses in brackets: [::1]:8333)"
+        )
     host, sep, port_text = text.partition(":")
     if not sep:
         return host, _need_default(text, default_port)

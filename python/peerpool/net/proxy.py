@@ -67,6 +67,4 @@ class ProxyConfig:
 
     def __repr__(self) -> str:  # keep passwords out of logs
         auth = ", auth=***" if self.username is not None else ""
-        return (
-            f"ProxyConfig({self.kind.value}://{self.endpoint}{auth}, onion_only={self.onion_only})"
-        )
+        return f"ProxyConfig({self.kind.value}://{self.endpoint}{auth}, onion_only={self.onion_only})"

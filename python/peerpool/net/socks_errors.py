@@ -77,9 +77,7 @@ def translate(
         code = reply_code(exc)
         if http and code is not None:
             reason = f"HTTP proxy answered status {code}"
-            cls = (
-                SocksAuthError if code == 407 else SocksError
-            )  # 407: Proxy Authentication Required
+            cls = SocksAuthError if code == 407 else SocksError  # 407: Proxy Authentication Required
             return cls(f"{via}: {reason}", code=code, reason=reason)
         if code is not None:
             reason = reply_reason(code)

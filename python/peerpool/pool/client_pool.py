@@ -109,9 +109,7 @@ class ClientPool(Generic[C]):
     def create_client(self, conn: ConnectionInfo) -> C:
         """Build (not connect) the client for one attempt."""
         if self._client_factory is None:
-            raise PoolError(
-                f"{type(self).__name__}: give a client_factory or override create_client"
-            )
+            raise PoolError(f"{type(self).__name__}: give a client_factory or override create_client")
         return self._client_factory(**self.client_kwargs(conn))
 
     async def on_dialing(self, conn: ConnectionInfo) -> None:

@@ -90,9 +90,7 @@ async def connect_with_retry(
     if outcome.deadline_hit:
         log.warning(
             "connect_all_with_retry: %d/%d connected at the %g s deadline",
-            len(pool.clients),
-            total,
-            timeout,
+            len(pool.clients), total, timeout,
         )
     return outcome
 
