@@ -209,7 +209,6 @@ class Chunk:
     def __reduce__(self) -> tuple[object, tuple[object, ...]]: ...
 
 def release_chunk_buffers() -> int: ...
-
 @final
 class BlockChunker:
     def __new__(
