@@ -40,6 +40,8 @@ TARGETS = {
     "index.scan.demo_37MB": ">= 40x conduit-style preprocessor",
     "index.scan.segwit_heavy": ">= 40x conduit-style preprocessor",
     "index.chain": "two workers >= 1.6x one; Dask within 20% of local",
+    "mesh.pools_update_10k": "< 10 ms",
+    "mesh.token_stream_rs256": ">= 20x one verification per message",
 }
 
 

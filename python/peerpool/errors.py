@@ -366,6 +366,26 @@ class PoolClosedError(PoolError):
     """The pool was closed; it makes no new connections."""
 
 
+class PoolConfigError(PoolError, InputError):
+    """Named pools that cannot be built as configured (NamedPools, the mesh ConnectionPools)."""
+
+
+class UnknownPoolError(PoolConfigError):
+    """A pool name that is not one of the configured pools."""
+
+
+class UnknownP2PError(PoolConfigError):
+    """A pool refers to a P2P (network) name that was not given."""
+
+
+class TooFewConnectionsError(PoolConfigError):
+    """``max_connections`` is smaller than the number of pools."""
+
+
+class PoolRatioError(PoolConfigError):
+    """The positive pool ratios do not sum to 1 (within the tolerance), or a ratio is not a number."""
+
+
 # --- JoinMarket ------------------------------------------------------------------
 
 
@@ -439,3 +459,26 @@ class MeshRequestError(MeshError):
 
 class MeshClosedError(MeshError):
     """The mesh node is stopped (or was never started)."""
+
+
+# --- mesh pools: messages, tokens, roster, roles (peerpool.mesh) ------------------
+
+
+class MeshMessageError(MeshError, InputError):
+    """A ``Msg`` that cannot be decoded or built (bad protobuf, over the size limit, bad content)."""
+
+
+class TokenError(MeshError, InputError):
+    """A token that does not verify; ``reason`` is a short code ("expired", "forged", ...)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class RosterError(MeshError, InputError):
+    """A rendezvous roster that is not the JSON the world node publishes, or over its limits."""
+
+
+class RoleError(MeshError, InputError):
+    """A role bitmask that does not fit where it is used (a world agent without the world bit, ...)."""

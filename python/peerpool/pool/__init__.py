@@ -21,9 +21,26 @@ allocated before the dial::
     pool.start_reconnect_task()
     ...
     await pool.close_all()
+
+``NamedPools`` (with ``pool_budgets``) splits a connection budget across named
+pools by ratio and keeps who is in which pool, with routing as a pluggable
+policy; the mesh ``ConnectionPools`` is built on it.
 """
 
+from peerpool.pool.budget import pool_budgets
 from peerpool.pool.client_pool import ClientPool
 from peerpool.pool.contract import ConnectionId, ConnectionInfo, ConnectOutcome, PoolClient
+from peerpool.pool.named import AddOutcome, Changes, NamedPools, RoutingPolicy
 
-__all__ = ["ClientPool", "ConnectOutcome", "ConnectionId", "ConnectionInfo", "PoolClient"]
+__all__ = [
+    "AddOutcome",
+    "Changes",
+    "ClientPool",
+    "ConnectOutcome",
+    "ConnectionId",
+    "ConnectionInfo",
+    "NamedPools",
+    "PoolClient",
+    "RoutingPolicy",
+    "pool_budgets",
+]
