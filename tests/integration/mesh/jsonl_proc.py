@@ -43,10 +43,13 @@ class JsonLineProcess:
         """Start ``prefix + argv`` (prefix: e.g. ``ip netns exec NS``) and wait until ready."""
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         proc = await asyncio.create_subprocess_exec(
-            *prefix, *argv,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            *prefix,
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
             # stderr passes through to pytest's capture: a peer's traceback shows on failure
-            env=env, limit=64 * 1024 * 1024,
+            env=env,
+            limit=64 * 1024 * 1024,
         )
         assert proc.stdout is not None
         try:

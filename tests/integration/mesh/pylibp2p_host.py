@@ -68,7 +68,8 @@ def load_key_pair(path: str) -> KeyPair:
     own Ed25519PrivateKey.from_bytes takes only the 32-byte seed and rejects the 64, so
     the protobuf is read here and the public half checked against the seed.
     """
-    pb = PrivateKey.deserialize_from_protobuf(open(path, "rb").read())
+    with open(path, "rb") as f:
+        pb = PrivateKey.deserialize_from_protobuf(f.read())
     if pb.key_type != 1:
         raise ValueError(f"key type {pb.key_type} is not Ed25519")
     data = bytes(pb.data)
@@ -143,8 +144,14 @@ class PeerHost:
         finally:
             if self.streams.get(peer) is stream:
                 del self.streams[peer]
-            emit({"event": "stream_closed", "peer_id": peer, "direction": direction,
-                  "reason": reason})
+            emit(
+                {
+                    "event": "stream_closed",
+                    "peer_id": peer,
+                    "direction": direction,
+                    "reason": reason,
+                }
+            )
 
     def _on_dm(self, peer: str, channel: str, payload: bytes, direction: str) -> None:
         self.dm_count += 1
@@ -156,8 +163,15 @@ class PeerHost:
                     self.out_of_order += 1
                 self.last_seq[peer] = seq
         else:
-            emit({"event": "dm", "peer_id": peer, "channel": channel, "payload": b64(payload),
-                  "stream": direction})
+            emit(
+                {
+                    "event": "dm",
+                    "peer_id": peer,
+                    "channel": channel,
+                    "payload": b64(payload),
+                    "stream": direction,
+                }
+            )
         self._wake()
 
     def _wake(self) -> None:
@@ -183,9 +197,14 @@ class PeerHost:
                         (sent,) = struct.unpack_from(">Q", msg.data)
                         self.latencies_us.append((now - sent) // 1000)
                 else:
-                    emit({"event": "topic", "topic": topic,
-                          "source": ID(msg.from_id).to_base58() if msg.from_id else None,
-                          "data": b64(msg.data)})
+                    emit(
+                        {
+                            "event": "topic",
+                            "topic": topic,
+                            "source": ID(msg.from_id).to_base58() if msg.from_id else None,
+                            "data": b64(msg.data),
+                        }
+                    )
                 self._wake()
 
     def _need_pubsub(self) -> Pubsub:
@@ -208,7 +227,9 @@ class PeerHost:
             await self.host.disconnect(ID.from_base58(c["peer_id"]))
             return None
         if op == "send":
-            await self._write(c["peer_id"], encode_frame(c["channel"], base64.b64decode(c["payload"])))
+            await self._write(
+                c["peer_id"], encode_frame(c["channel"], base64.b64decode(c["payload"]))
+            )
             return None
         if op == "send_raw":
             await self._write(c["peer_id"], base64.b64decode(c["data"]))
@@ -262,15 +283,21 @@ class PeerHost:
             return self._counts(with_latencies=False)
         if op == "wait_counts":
             with trio.move_on_after(float(c.get("timeout", 30))):
-                while self.dm_count < int(c.get("dm", 0)) or self.topic_count < int(c.get("topic", 0)):
+                while self.dm_count < int(c.get("dm", 0)) or self.topic_count < int(
+                    c.get("topic", 0)
+                ):
                     await self.changed.wait()
             return self._counts(with_latencies=True)
         raise ValueError(f"unknown command {op!r}")
 
     def _counts(self, *, with_latencies: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {"dm": self.dm_count, "topic": self.topic_count,
-                               "t_last_dm": self.t_last_dm, "t_last_topic": self.t_last_topic,
-                               "out_of_order": self.out_of_order}
+        out: dict[str, Any] = {
+            "dm": self.dm_count,
+            "topic": self.topic_count,
+            "t_last_dm": self.t_last_dm,
+            "t_last_topic": self.t_last_topic,
+            "out_of_order": self.out_of_order,
+        }
         if with_latencies:
             out["latencies_us"] = self.latencies_us
         return out
@@ -289,7 +316,8 @@ class PeerHost:
             "protocols": list(rec.protocols),
             "listen_addrs": [str(multiaddr.Multiaddr(a)) for a in rec.listen_addrs],
             "observed_addr": str(multiaddr.Multiaddr(rec.observed_addr))
-            if rec.observed_addr else None,
+            if rec.observed_addr
+            else None,
             "key_peer_id": key_id,
         }
 

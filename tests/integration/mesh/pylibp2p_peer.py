@@ -26,7 +26,7 @@ import trio
 
 # runnable both as a script and as a module of the tests package
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pylibp2p_host import PeerHost, emit, load_key_pair, open_hosts  # noqa: E402
+from pylibp2p_host import PeerHost, emit, load_key_pair, open_hosts
 
 
 async def _command_loop(hosts: list[PeerHost], nursery: trio.Nursery) -> None:

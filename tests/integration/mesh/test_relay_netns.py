@@ -42,13 +42,19 @@ c.sendall(b"ping across the veth"); print("got", c.recv(1024).decode())
 
 
 def _echo(topo: Topology, server_ns: str, client_ns: str, addr: str, port: int = 4001) -> str:
-    server = topo.popen(server_ns, [sys.executable, "-c", ECHO_SERVER, addr, str(port)],
-                        stdout=subprocess.PIPE)
+    server = topo.popen(
+        server_ns, [sys.executable, "-c", ECHO_SERVER, addr, str(port)], stdout=subprocess.PIPE
+    )
     try:
         assert server.stdout is not None
         assert server.stdout.readline().strip() == "listening"
-        res = topo.run(client_ns, [sys.executable, "-c", ECHO_CLIENT, addr, str(port)],
-                       capture_output=True, timeout=30, check=True)
+        res = topo.run(
+            client_ns,
+            [sys.executable, "-c", ECHO_CLIENT, addr, str(port)],
+            capture_output=True,
+            timeout=30,
+            check=True,
+        )
         return str(res.stdout).strip()
     finally:
         server.kill()
@@ -72,14 +78,20 @@ def test_dialer_has_no_route_to_the_private_node(netns_topology: Topology) -> No
     assert _echo_refused(t, t.private, t.dialer_addr) == "error ENETUNREACH"
     routes = t.run(t.dialer, ["ip", "route", "show"], capture_output=True, check=True).stdout
     assert "default" not in routes and "10.77.1." not in routes
-    fwd = t.run(t.relay, ["sysctl", "-n", "net.ipv4.ip_forward"], capture_output=True,
-                check=True).stdout
+    fwd = t.run(
+        t.relay, ["sysctl", "-n", "net.ipv4.ip_forward"], capture_output=True, check=True
+    ).stdout
     assert fwd.strip() == "0"
 
 
 def _echo_refused(t: Topology, client_ns: str, addr: str) -> str:
-    res = t.run(client_ns, [sys.executable, "-c", ECHO_CLIENT, addr, "4001"],
-                capture_output=True, timeout=30, check=True)
+    res = t.run(
+        client_ns,
+        [sys.executable, "-c", ECHO_CLIENT, addr, "4001"],
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
     return str(res.stdout).strip()
 
 
