@@ -10,9 +10,10 @@ Commands (JSON; ``host`` picks one of the process's hosts, default 0):
   filler, one write each (a plain user's loop) -> ``{t_start, t_end}`` (monotonic)
 - ``ping {peer_id}`` -> ``{rtt_us}``; ``identify {peer_id}`` -> the peer's identify record
 - ``subscribe / unsubscribe {topic}``; ``publish {topic, data}``; ``topic_peers {topic}``
-- ``publish_many {topic, size, count, interval}``: payload = u64 send time (ns) + filler
-- ``report {mode: "each" | "count"}``; ``counts`` -> what arrived; ``wait_counts {dm, topic,
-  timeout}`` -> ``{dm, topic, t_last_dm, t_last_topic, latencies_us, out_of_order}``
+- ``publish_many {topic, size, count, interval, pace}``: payload = u64 send time (ns) +
+  filler; ``pace`` waits on py-libp2p's outbound queues (it drops when they are full)
+- ``report {mode: "each" | "count"}``; ``reset``; ``counts`` -> what arrived; ``wait_counts {dm, topic,
+  within}`` -> ``{dm, topic, t_last_dm, t_last_topic, latencies_us, out_of_order}``
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class PeerHost:
         self.t_last_dm = 0.0
         self.t_last_topic = 0.0
         self.last_seq: dict[str, int] = {}
+        self.next_seq: dict[str, int] = {}
         self.out_of_order = 0
         self.latencies_us: list[int] = []
         self.subs: dict[str, trio.CancelScope] = {}
@@ -218,7 +220,7 @@ class PeerHost:
         op = c["cmd"]
         if op == "dial":
             info = info_from_p2p_addr(multiaddr.Multiaddr(c["addr"]))
-            with trio.fail_after(float(c.get("timeout", 10))):
+            with trio.fail_after(float(c.get("within", 10))):
                 await self.host.connect(info)
             return {"peer_id": info.peer_id.to_base58()}
         if op == "peers":
@@ -238,9 +240,11 @@ class PeerHost:
             filler = b"\xab" * (int(c["size"]) - 8)
             peer, channel = c["peer_id"], c["channel"]
             await self._stream_for(peer)
+            first = self.next_seq.get(peer, 0)  # numbering goes on across calls (rounds)
             t0 = time.monotonic()
-            for seq in range(int(c["count"])):
+            for seq in range(first, first + int(c["count"])):
                 await self._write(peer, encode_frame(channel, struct.pack(">Q", seq) + filler))
+            self.next_seq[peer] = first + int(c["count"])
             return {"t_start": t0, "t_end": time.monotonic()}
         if op == "ping":
             stream = await self.host.new_stream(ID.from_base58(c["peer_id"]), [PING_ID])
@@ -267,11 +271,14 @@ class PeerHost:
         if op == "publish_many":
             ps, filler = self._need_pubsub(), b"\xcd" * (int(c["size"]) - 8)
             interval = float(c.get("interval", 0))
+            pace = bool(c.get("pace", False))
             t0 = time.monotonic()
             for _ in range(int(c["count"])):
                 await ps.publish(c["topic"], struct.pack(">Q", time.time_ns()) + filler)
                 if interval:
                     await trio.sleep(interval)
+                if pace:  # see _pace
+                    await self._pace(ps)
             return {"t_start": t0, "t_end": time.monotonic()}
         if op == "topic_peers":
             peers = self._need_pubsub().peer_topics.get(c["topic"], set())
@@ -279,16 +286,32 @@ class PeerHost:
         if op == "report":
             self.mode = c["mode"]
             return None
+        if op == "reset":  # between benchmark rounds (sequence numbers go on)
+            self.dm_count = self.topic_count = self.out_of_order = 0
+            self.latencies_us = []
+            return None
         if op == "counts":
             return self._counts(with_latencies=False)
         if op == "wait_counts":
-            with trio.move_on_after(float(c.get("timeout", 30))):
+            with trio.move_on_after(float(c.get("within", 30))):
                 while self.dm_count < int(c.get("dm", 0)) or self.topic_count < int(
                     c.get("topic", 0)
                 ):
                     await self.changed.wait()
             return self._counts(with_latencies=True)
         raise ValueError(f"unknown command {op!r}")
+
+    @staticmethod
+    async def _pace(ps: Pubsub) -> None:
+        """Wait while any peer's outbound RPC queue is more than half full.
+
+        py-libp2p 0.8 queues at most 32 RPCs per peer (rpc_queue.OutBoundQueueSize, as
+        go-libp2p does) and drops what does not fit, logged at debug level only: a
+        publisher that outruns its slowest peer loses messages. Pacing on the queue
+        lengths is the back-pressure py-libp2p itself does not apply.
+        """
+        while any(len(q) > 16 for q in ps.peer_queues.values()):
+            await trio.sleep(0.0005)
 
     def _counts(self, *, with_latencies: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -347,7 +370,7 @@ def _make_host(kp: KeyPair | None, args: Any) -> Any:
     from libp2p import generate_new_ed25519_identity
 
     kp = kp or generate_new_ed25519_identity()
-    return new_host(
+    host = new_host(
         key_pair=kp,
         # Noise only: py-libp2p's default list also offers plaintext, secio and TLS
         sec_opt={NOISE_ID: NoiseTransport(kp, noise_privkey=new_x25519_key_pair().private_key)},
@@ -357,6 +380,19 @@ def _make_host(kp: KeyPair | None, args: Any) -> Any:
         enable_upnp=False,
         bootstrap=None,
     )
+    # py-libp2p 0.8's swarm runs an auto-connector that keeps dialing every peer of its
+    # peerstore (learnt through identify, redialled after a disconnect) until it holds
+    # (low + high watermark) / 2 = 150 connections; its config cannot turn it off without
+    # also making the pruner close everything above the high watermark. A test peer
+    # dials only when told, so its one entry point is replaced by a no-op.
+    auto = getattr(host.get_network(), "auto_connector", None)
+    if auto is not None:
+        auto.maybe_connect = _no_auto_connect
+    return host
+
+
+async def _no_auto_connect() -> None:
+    return None
 
 
 def _make_router(args: Any) -> Any:
