@@ -201,11 +201,17 @@ async def _connect_subscribers(
     await asyncio.gather(
         *(s.call("subscribe", host=h, topic=topic) for s in subs for h in range(per_proc))
     )
-    # the publisher must have heard every subscription before the clock starts
-    async with asyncio.timeout(120):
-        while len((await publisher.call("topic_peers", topic=topic))["peers"]) < GOSSIP_SUBSCRIBERS:
-            await asyncio.sleep(0.2)
-    await asyncio.sleep(2)  # a heartbeat or two, so that meshes/fanouts settle
+    # the publisher must know every subscription before the clock starts: warm-up
+    # messages (untimed, not counted) until each subscriber has had one
+    hosts = [(s, h) for s in subs for h in range(per_proc)]
+    async with asyncio.timeout(300):
+        while True:
+            await publisher.call("publish_many", topic=topic, size=PAYLOAD, count=1)
+            await asyncio.sleep(1)
+            counts = await asyncio.gather(*(s.call("counts", host=h) for s, h in hosts))
+            if all(c["topic"] > 0 for c in counts):
+                break
+    await asyncio.sleep(1)  # stragglers of the warm-up land before the rounds reset counts
 
 
 @pytest.mark.benchmark(group="mesh.gossipsub_50_subscribers")
