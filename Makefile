@@ -43,10 +43,11 @@ bench: setup  ## run the benchmarks with timing and print ours / baseline / rati
 	$(BIN)/python scripts/update_readme_bench.py
 
 .PHONY: demo
-demo: setup  ## the main job end to end: scan real block files, then sync a regtest node (with a 52 MB block) and verify every block
+demo: setup  ## the main job end to end: scan real block files, then sync a regtest node (with a 52 MB block) and verify every block, then three mesh nodes talk
 	$(BIN)/peerpool scan $(DATA)/blk_0_to_4.dat $(DATA)/blk_3A.dat $(DATA)/blk_4A.dat \
 		$(DATA)/blk_5A.dat $(DATA)/blocks1-256 $(DATA)/277647.dat $(DATA)/testnet_block.raw
 	$(BIN)/python scripts/demo.py
+	$(BIN)/python scripts/demo_mesh.py
 
 .PHONY: lint
 lint: setup  ## ruff, mypy, cargo fmt --check, cargo clippy -D warnings, stubtest of _core.pyi

@@ -264,3 +264,43 @@ class NickAuthError(JoinMarketProtocolError):
 
 class DirectoryConnectionError(JoinMarketError, ConnectionError):
     """A directory connection is not up, was closed, or did not answer in time."""
+
+
+# --- Mesh (peerpool.mesh) --------------------------------------------------------
+
+
+class MeshError(PeerpoolError):
+    """Base of the mesh node's errors. The Rust side raises these by name
+    (``rust/src/py/errors.rs``), with a message and an offset it leaves None."""
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+class MeshIdentityError(MeshError, ValueError):
+    """A key file that is not a libp2p Ed25519 private key (invalid, foreign, or unreadable)."""
+
+
+class MeshAddressError(MeshError, InputError):
+    """A multiaddr, peer id or protocol name that cannot be parsed or used."""
+
+
+class MeshDialError(MeshError, ConnectionError):
+    """A dial (or relay reservation) failed, timed out, or reached another peer id than asked."""
+
+
+class MeshNotConnectedError(MeshError, ConnectionError):
+    """A direct message to a peer we hold no connection to."""
+
+
+class MeshFrameError(MeshError, InputError):
+    """A chat frame over the limits (channel over 255 bytes, payload over the maximum)."""
+
+
+class MeshRequestError(MeshError):
+    """A request failed: not connected, refused, the remote handler failed, or it timed out."""
+
+
+class MeshClosedError(MeshError):
+    """The mesh node is stopped (or was never started)."""

@@ -8,6 +8,7 @@ pub mod chord;
 pub mod compact;
 pub mod error;
 pub mod hash;
+pub mod mesh;
 
 #[cfg(feature = "python")]
 mod py;

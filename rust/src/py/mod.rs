@@ -8,6 +8,7 @@ mod chunk;
 mod compact;
 mod errors;
 mod input;
+mod mesh;
 
 use pyo3::prelude::*;
 
@@ -16,5 +17,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     compact::register(m)?;
     bitcoin::register(m)?;
     chord::register(m)?;
+    mesh::register(m)?;
     Ok(())
 }

@@ -1,0 +1,78 @@
+"""What a mesh node reports: connection facts and the events of ``next_events``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class PeerInfo:
+    peer_id: str
+    addrs: tuple[str, ...]  # remote addresses of its live connections
+    direction: Literal["inbound", "outbound"]  # of its first live connection
+    relayed: bool  # through /p2p-circuit
+    connected_since: float  # time.time() of the first live connection
+
+
+@dataclass(frozen=True)
+class DirectMessage:
+    """One frame on /unaiverse/chat/1.0.0."""
+
+    peer_id: str  # the sender the secure channel authenticated
+    channel: str
+    payload: bytes
+    received_at: float
+
+
+@dataclass(frozen=True)
+class TopicMessage:
+    topic: str
+    source: str | None  # the author gossipsub verified; floodsub's claimed author
+    via: str  # the peer that forwarded it to us (floodsub: the author)
+    data: bytes
+    received_at: float
+
+
+@dataclass(frozen=True)
+class PeerConnected:
+    info: PeerInfo
+
+
+@dataclass(frozen=True)
+class PeerDisconnected:
+    peer_id: str
+    cause: str | None
+
+
+@dataclass(frozen=True)
+class MessagesDropped:
+    """A policy dropped messages: never silent."""
+
+    reason: str  # e.g. "frame_too_large", "bad_frame", "queue_full", "send_failed"
+    peer_id: str | None
+    count: int
+
+
+MeshEvent = DirectMessage | TopicMessage | PeerConnected | PeerDisconnected | MessagesDropped
+
+
+def peer_info(t: tuple[Any, ...]) -> PeerInfo:
+    peer_id, addrs, direction, relayed, since = t
+    return PeerInfo(peer_id, tuple(addrs), direction, relayed, since)
+
+
+def event_from_tuple(t: tuple[Any, ...]) -> MeshEvent:
+    """The binding's event tuples (rust/src/py/mesh.rs) as dataclasses."""
+    kind = t[0]
+    if kind == "direct":
+        return DirectMessage(t[1], t[2], t[3], t[4])
+    if kind == "topic":
+        return TopicMessage(t[1], t[2], t[3], t[4], t[5])
+    if kind == "connected":
+        return PeerConnected(peer_info(t[1]))
+    if kind == "disconnected":
+        return PeerDisconnected(t[1], t[2])
+    if kind == "dropped":
+        return MessagesDropped(t[1], t[2], t[3])
+    raise AssertionError(f"unknown mesh event {kind!r}")  # the binding and this file disagree

@@ -1,0 +1,572 @@
+//! The swarm loop: it runs on the node's runtime thread, takes commands from
+//! Python, turns swarm events into connection facts and events, and answers
+//! commands through the control queue.
+
+use super::behaviour::{Behaviour, BehaviourEvent};
+use super::chat::{self, ChatPeer};
+use super::error::MeshErr;
+use super::events::{inc, now, Control, Event, PeerFacts, Reply};
+use super::node::Shared;
+use libp2p::core::transport::ListenerId;
+use libp2p::core::ConnectedPoint;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::{ConnectionId, SwarmEvent};
+use libp2p::{floodsub, gossipsub, relay, Multiaddr, PeerId, Swarm};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// What Python asks of the swarm. Each carries the id its reply is sent under.
+#[derive(Debug)]
+pub enum Command {
+    Dial {
+        id: u64,
+        addrs: Vec<Multiaddr>,
+        timeout: Duration,
+    },
+    Disconnect {
+        id: u64,
+        peer: PeerId,
+    },
+    Subscribe {
+        id: u64,
+        topic: String,
+    },
+    Unsubscribe {
+        id: u64,
+        topic: String,
+    },
+    Publish {
+        id: u64,
+        topic: String,
+        data: Vec<u8>,
+    },
+    Reserve {
+        id: u64,
+        relay: Multiaddr,
+        relay_peer: PeerId,
+        timeout: Duration,
+    },
+    Stop,
+}
+
+/// rust-libp2p's floodsub refuses RPCs over 2,048 bytes (its MAX_MESSAGE_LEN_BYTES);
+/// the RPC adds the source, a sequence number and the topic to the data.
+pub const FLOODSUB_MAX_RPC: usize = 2048;
+const FLOODSUB_OVERHEAD: usize = 96;
+/// How often pending dials and reservations are checked against their deadline.
+const DEADLINE_TICK: Duration = Duration::from_millis(100);
+/// rust-libp2p's relay client does not expose the expiry the relay sent; the
+/// relay v2 default (rust-libp2p's and go-libp2p's) is one hour, and the client
+/// renews the reservation itself before it runs out.
+const RESERVATION_DURATION: f64 = 3600.0;
+
+struct PendingDial {
+    id: u64,
+    rest: VecDeque<Multiaddr>,
+    deadline: Instant,
+    errors: Vec<String>,
+}
+
+struct PendingReserve {
+    id: u64,
+    relay_peer: PeerId,
+    deadline: Instant,
+}
+
+struct Conn {
+    id: ConnectionId,
+    addr: Multiaddr,
+    outbound: bool,
+    since: f64,
+}
+
+pub struct Driver {
+    pub swarm: Swarm<Behaviour>,
+    pub shared: Arc<Shared>,
+    pub control: libp2p_stream::Control,
+    pub announce_listen_addrs: bool,
+    dials: HashMap<ConnectionId, PendingDial>,
+    reserves: HashMap<ListenerId, PendingReserve>,
+    conns: HashMap<PeerId, Vec<Conn>>,
+    writers: HashMap<PeerId, ChatPeer>,
+    stopping: bool,
+}
+
+impl Driver {
+    pub fn new(
+        swarm: Swarm<Behaviour>,
+        shared: Arc<Shared>,
+        control: libp2p_stream::Control,
+    ) -> Self {
+        Driver {
+            swarm,
+            shared,
+            control,
+            announce_listen_addrs: false,
+            dials: HashMap::new(),
+            reserves: HashMap::new(),
+            conns: HashMap::new(),
+            writers: HashMap::new(),
+            stopping: false,
+        }
+    }
+
+    fn reply(&self, id: u64, result: Result<Reply, MeshErr>) {
+        self.shared.hub.push_control(Control::Reply { id, result });
+    }
+
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        use futures::StreamExt;
+        let mut tick = tokio::time::interval(DEADLINE_TICK);
+        while !self.stopping {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => self.on_command(cmd),
+                    None => break, // the handle is gone
+                },
+                ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
+                _ = tick.tick() => self.expire(),
+            }
+        }
+        for (_, d) in self.dials.drain() {
+            self.shared.hub.push_control(Control::Reply {
+                id: d.id,
+                result: Err(MeshErr::closed()),
+            });
+        }
+        for (_, r) in self.reserves.drain() {
+            self.shared.hub.push_control(Control::Reply {
+                id: r.id,
+                result: Err(MeshErr::closed()),
+            });
+        }
+    }
+
+    /// Used by start-up, before `run`: one swarm event.
+    pub fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                if self.announce_listen_addrs && !is_circuit(&address) {
+                    self.swarm.add_external_address(address.clone());
+                }
+                let full = self.with_p2p(&address);
+                let mut addrs = self.shared.lock_listen();
+                if !addrs.contains(&full) {
+                    addrs.push(full);
+                }
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                let full = self.with_p2p(&address);
+                self.shared.lock_listen().retain(|a| *a != full);
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                if let Some(r) = self.reserves.remove(&listener_id) {
+                    let why = match reason {
+                        Ok(()) => "listener closed".to_string(),
+                        Err(e) => e.to_string(),
+                    };
+                    self.reply(
+                        r.id,
+                        Err(MeshErr::dial(format!(
+                            "reservation on {} failed: {why}",
+                            r.relay_peer
+                        ))),
+                    );
+                }
+            }
+            SwarmEvent::ListenerError { listener_id, error } => {
+                if let Some(r) = self.reserves.remove(&listener_id) {
+                    self.swarm.remove_listener(listener_id);
+                    self.reply(
+                        r.id,
+                        Err(MeshErr::dial(format!(
+                            "reservation on {} failed: {error}",
+                            r.relay_peer
+                        ))),
+                    );
+                }
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            } => self.on_established(peer_id, connection_id, endpoint),
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                num_established,
+                cause,
+                ..
+            } => self.on_closed(
+                peer_id,
+                connection_id,
+                num_established,
+                cause.map(|c| c.to_string()),
+            ),
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                error,
+                ..
+            } => {
+                if let Some(mut d) = self.dials.remove(&connection_id) {
+                    d.errors.push(error.to_string());
+                    self.next_dial_attempt(d);
+                }
+            }
+            SwarmEvent::IncomingConnectionError { .. } => {
+                inc(&self.shared.hub.counters.incoming_refused, 1);
+            }
+            SwarmEvent::Behaviour(ev) => self.on_behaviour(ev),
+            _ => {}
+        }
+    }
+
+    fn with_p2p(&self, addr: &Multiaddr) -> String {
+        let me = *self.swarm.local_peer_id();
+        let mut a = addr.clone();
+        if !matches!(a.iter().last(), Some(Protocol::P2p(_))) {
+            a.push(Protocol::P2p(me));
+        }
+        a.to_string()
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Dial { id, addrs, timeout } => {
+                let d = PendingDial {
+                    id,
+                    rest: addrs.into(),
+                    deadline: Instant::now() + timeout,
+                    errors: Vec::new(),
+                };
+                self.next_dial_attempt(d);
+            }
+            Command::Disconnect { id, peer } => {
+                // Err only means "not connected": disconnecting twice is fine.
+                let _ = self.swarm.disconnect_peer_id(peer);
+                self.reply(id, Ok(Reply::Unit));
+            }
+            Command::Subscribe { id, topic } => {
+                let r = self.subscribe(&topic, true);
+                self.reply(id, r.map(|_| Reply::Unit));
+            }
+            Command::Unsubscribe { id, topic } => {
+                let r = self.subscribe(&topic, false);
+                self.reply(id, r.map(|_| Reply::Unit));
+            }
+            Command::Publish { id, topic, data } => {
+                let r = self.publish(topic, data);
+                self.reply(id, r.map(|_| Reply::Unit));
+            }
+            Command::Reserve {
+                id,
+                relay,
+                relay_peer,
+                timeout,
+            } => match self.swarm.listen_on(relay.with(Protocol::P2pCircuit)) {
+                Ok(listener) => {
+                    let deadline = Instant::now() + timeout;
+                    self.reserves.insert(
+                        listener,
+                        PendingReserve {
+                            id,
+                            relay_peer,
+                            deadline,
+                        },
+                    );
+                }
+                Err(e) => self.reply(id, Err(MeshErr::dial(format!("reservation: {e}")))),
+            },
+            Command::Stop => self.stopping = true,
+        }
+    }
+
+    fn next_dial_attempt(&mut self, mut d: PendingDial) {
+        loop {
+            let Some(addr) = d.rest.pop_front() else {
+                let why = if d.errors.is_empty() {
+                    "no address".to_string()
+                } else {
+                    d.errors.join("; ")
+                };
+                self.reply(d.id, Err(MeshErr::dial(format!("dial failed: {why}"))));
+                return;
+            };
+            let expected = match addr.iter().last() {
+                Some(Protocol::P2p(p)) => Some(p),
+                _ => None,
+            };
+            if let Some(peer) = expected {
+                if let Some(facts) = self.facts(&peer) {
+                    self.reply(d.id, Ok(Reply::Peer(facts)));
+                    return;
+                }
+            }
+            let opts = DialOpts::unknown_peer_id().address(addr.clone()).build();
+            let conn = opts.connection_id();
+            match self.swarm.dial(opts) {
+                Ok(()) => {
+                    self.dials.insert(conn, d);
+                    return;
+                }
+                Err(e) => d.errors.push(format!("{addr}: {e}")),
+            }
+        }
+    }
+
+    fn expire(&mut self) {
+        let now_i = Instant::now();
+        let late: Vec<ConnectionId> = self
+            .dials
+            .iter()
+            .filter(|(_, d)| d.deadline <= now_i)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in late {
+            if let Some(d) = self.dials.remove(&c) {
+                // The attempt may still finish; it then is an ordinary connection.
+                self.reply(d.id, Err(MeshErr::dial("dial timed out")));
+            }
+        }
+        let late: Vec<ListenerId> = self
+            .reserves
+            .iter()
+            .filter(|(_, r)| r.deadline <= now_i)
+            .map(|(l, _)| *l)
+            .collect();
+        for l in late {
+            if let Some(r) = self.reserves.remove(&l) {
+                self.swarm.remove_listener(l);
+                self.reply(
+                    r.id,
+                    Err(MeshErr::dial(format!(
+                        "reservation on {} timed out",
+                        r.relay_peer
+                    ))),
+                );
+            }
+        }
+    }
+
+    fn facts(&self, peer: &PeerId) -> Option<PeerFacts> {
+        let conns = self.conns.get(peer)?;
+        let first = conns.iter().min_by(|a, b| a.since.total_cmp(&b.since))?;
+        Some(PeerFacts {
+            peer_id: peer.to_base58(),
+            addrs: conns.iter().map(|c| c.addr.to_string()).collect(),
+            outbound: first.outbound,
+            relayed: is_circuit(&first.addr),
+            since: first.since,
+        })
+    }
+
+    fn publish_facts(&self, peer: &PeerId) {
+        let mut peers = self.shared.lock_peers();
+        match self.facts(peer) {
+            Some(f) => {
+                peers.insert(peer.to_base58(), f);
+            }
+            None => {
+                peers.remove(&peer.to_base58());
+            }
+        }
+    }
+
+    fn on_established(&mut self, peer: PeerId, id: ConnectionId, endpoint: ConnectedPoint) {
+        inc(&self.shared.hub.counters.connections_opened, 1);
+        let (addr, outbound) = match endpoint {
+            ConnectedPoint::Dialer { address, .. } => (address, true),
+            ConnectedPoint::Listener { send_back_addr, .. } => (send_back_addr, false),
+        };
+        let first = !self.conns.contains_key(&peer);
+        self.conns.entry(peer).or_default().push(Conn {
+            id,
+            addr,
+            outbound,
+            since: now(),
+        });
+        self.publish_facts(&peer);
+        if first {
+            let writer = chat::spawn_writer(
+                peer,
+                self.control.clone(),
+                self.shared.hub.clone(),
+                self.shared.max_payload,
+            );
+            self.shared
+                .lock_chat()
+                .insert(peer.to_base58(), writer.clone());
+            self.writers.insert(peer, writer);
+            if let Some(fs) = self.swarm.behaviour_mut().floodsub.as_mut() {
+                fs.add_node_to_partial_view(peer);
+            }
+            if let Some(facts) = self.facts(&peer) {
+                self.shared.hub.push_connection(Event::Connected(facts));
+            }
+        }
+        if let Some(d) = self.dials.remove(&id) {
+            if let Some(facts) = self.facts(&peer) {
+                self.reply(d.id, Ok(Reply::Peer(facts)));
+            }
+        }
+    }
+
+    fn on_closed(&mut self, peer: PeerId, id: ConnectionId, remaining: u32, cause: Option<String>) {
+        inc(&self.shared.hub.counters.connections_closed, 1);
+        if let Some(conns) = self.conns.get_mut(&peer) {
+            conns.retain(|c| c.id != id);
+            if conns.is_empty() || remaining == 0 {
+                self.conns.remove(&peer);
+            }
+        }
+        self.publish_facts(&peer);
+        if remaining == 0 {
+            // Dropping the writer's senders ends it once its queue is drained.
+            self.writers.remove(&peer);
+            self.shared.lock_chat().remove(&peer.to_base58());
+            if let Some(fs) = self.swarm.behaviour_mut().floodsub.as_mut() {
+                fs.remove_node_from_partial_view(&peer);
+            }
+            self.shared.hub.push_connection(Event::Disconnected {
+                peer: peer.to_base58(),
+                cause,
+            });
+        }
+    }
+
+    fn subscribe(&mut self, topic: &str, on: bool) -> Result<(), MeshErr> {
+        let b = self.swarm.behaviour_mut();
+        if let Some(gs) = b.gossipsub.as_mut() {
+            let t = gossipsub::IdentTopic::new(topic);
+            if on {
+                gs.subscribe(&t)
+                    .map_err(|e| MeshErr::other(format!("subscribe {topic}: {e:?}")))?;
+            } else {
+                gs.unsubscribe(&t);
+            }
+            return Ok(());
+        }
+        if let Some(fs) = b.floodsub.as_mut() {
+            let t = floodsub::Topic::new(topic.to_owned());
+            if on {
+                fs.subscribe(t);
+            } else {
+                fs.unsubscribe(t);
+            }
+            return Ok(());
+        }
+        Err(MeshErr::other("this node was started with pubsub='none'"))
+    }
+
+    fn publish(&mut self, topic: String, data: Vec<u8>) -> Result<(), MeshErr> {
+        let counters = &self.shared.hub.counters;
+        let b = self.swarm.behaviour_mut();
+        if let Some(gs) = b.gossipsub.as_mut() {
+            return match gs.publish(gossipsub::IdentTopic::new(topic.clone()), data) {
+                Ok(_) => {
+                    inc(&counters.topic_out, 1);
+                    Ok(())
+                }
+                // go-libp2p publishes into the void without complaint; so do we,
+                // but the stats say it reached nobody.
+                Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                    inc(&counters.publish_no_peers, 1);
+                    Ok(())
+                }
+                Err(e) => Err(MeshErr::other(format!("publish on {topic}: {e}"))),
+            };
+        }
+        if let Some(fs) = b.floodsub.as_mut() {
+            if data.len() + topic.len() + FLOODSUB_OVERHEAD > FLOODSUB_MAX_RPC {
+                return Err(MeshErr::other(format!(
+                    "floodsub message of {} bytes on {topic}: rust-libp2p's floodsub carries at most {} bytes per message",
+                    data.len(),
+                    FLOODSUB_MAX_RPC - FLOODSUB_OVERHEAD - topic.len().min(FLOODSUB_MAX_RPC - FLOODSUB_OVERHEAD)
+                )));
+            }
+            fs.publish(floodsub::Topic::new(topic), data);
+            inc(&counters.topic_out, 1);
+            return Ok(());
+        }
+        Err(MeshErr::other("this node was started with pubsub='none'"))
+    }
+
+    fn on_behaviour(&mut self, ev: BehaviourEvent) {
+        let hub = &self.shared.hub;
+        match ev {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message,
+                ..
+            }) => {
+                inc(&hub.counters.topic_in, 1);
+                let via = propagation_source.to_base58();
+                hub.try_push_data(
+                    Event::Topic {
+                        topic: message.topic.into_string(),
+                        source: message.source.map(|p| p.to_base58()),
+                        via: via.clone(),
+                        data: message.data,
+                        at: now(),
+                    },
+                    Some(&via),
+                );
+            }
+            BehaviourEvent::Gossipsub(gossipsub::Event::SlowPeer {
+                peer_id,
+                failed_messages,
+            }) => {
+                let n = (failed_messages.priority + failed_messages.non_priority) as u64;
+                if n > 0 {
+                    hub.drop_counted("gossipsub_slow_peer", Some(&peer_id.to_base58()), n);
+                }
+            }
+            BehaviourEvent::Floodsub(floodsub::Event::Message(m)) => {
+                inc(&hub.counters.topic_in, 1);
+                let source = m.source.to_base58();
+                // floodsub does not say which neighbour forwarded it
+                for topic in m.topics {
+                    hub.try_push_data(
+                        Event::Topic {
+                            topic: topic.id().to_owned(),
+                            source: Some(source.clone()),
+                            via: source.clone(),
+                            data: m.data.to_vec(),
+                            at: now(),
+                        },
+                        Some(&source),
+                    );
+                }
+            }
+            BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
+                relay_peer_id,
+                ..
+            }) => {
+                let done: Vec<ListenerId> = self
+                    .reserves
+                    .iter()
+                    .filter(|(_, r)| r.relay_peer == relay_peer_id)
+                    .map(|(l, _)| *l)
+                    .collect();
+                for l in done {
+                    if let Some(r) = self.reserves.remove(&l) {
+                        self.reply(r.id, Ok(Reply::Time(now() + RESERVATION_DURATION)));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+pub fn is_circuit(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
