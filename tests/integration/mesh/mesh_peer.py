@@ -70,8 +70,14 @@ class NodeHost:
                         self.out_of_order += 1
                     self.last_seq[ev.peer_id] = seq
             else:
-                emit({"event": "dm", "peer_id": ev.peer_id, "channel": ev.channel,
-                      "payload": b64(ev.payload)})
+                emit(
+                    {
+                        "event": "dm",
+                        "peer_id": ev.peer_id,
+                        "channel": ev.channel,
+                        "payload": b64(ev.payload),
+                    }
+                )
         elif isinstance(ev, TopicMessage):
             now = time.time_ns()
             self.topic_count += 1
@@ -81,16 +87,24 @@ class NodeHost:
                     (sent,) = struct.unpack_from(">Q", ev.data)
                     self.latencies_us.append((now - sent) // 1000)
             else:
-                emit({"event": "topic", "topic": ev.topic, "source": ev.source, "via": ev.via,
-                      "data": b64(ev.data)})
+                emit(
+                    {
+                        "event": "topic",
+                        "topic": ev.topic,
+                        "source": ev.source,
+                        "via": ev.via,
+                        "data": b64(ev.data),
+                    }
+                )
         elif isinstance(ev, PeerConnected):
             emit({"event": "connected", **_info(ev.info)})
         elif isinstance(ev, PeerDisconnected):
             emit({"event": "disconnected", "peer_id": ev.peer_id, "cause": ev.cause})
         elif isinstance(ev, MessagesDropped):
             self.dropped[ev.reason] = self.dropped.get(ev.reason, 0) + ev.count
-            emit({"event": "dropped", "reason": ev.reason, "peer_id": ev.peer_id,
-                  "count": ev.count})
+            emit(
+                {"event": "dropped", "reason": ev.reason, "peer_id": ev.peer_id, "count": ev.count}
+            )
         self.changed.set()
         self.changed = asyncio.Event()
 
@@ -100,13 +114,17 @@ class NodeHost:
             info = await node.dial(c["addr"], timeout=float(c.get("within", 10)))
             return {"peer_id": info.peer_id, "info": _info(info)}
         if op == "peers":
-            return {"peers": [p.peer_id for p in node.peers()],
-                    "infos": [_info(p) for p in node.peers()]}
+            return {
+                "peers": [p.peer_id for p in node.peers()],
+                "infos": [_info(p) for p in node.peers()],
+            }
         if op == "disconnect":
             await node.disconnect(c["peer_id"])
             return None
         if op == "reserve":
-            return {"expiry": await node.reserve(c["relay_addr"], timeout=float(c.get("within", 10)))}
+            return {
+                "expiry": await node.reserve(c["relay_addr"], timeout=float(c.get("within", 10)))
+            }
         if op == "send":
             await node.send(c["peer_id"], c["channel"], base64.b64decode(c["payload"]))
             return None
@@ -152,8 +170,9 @@ class NodeHost:
         if op in ("counts", "wait_counts"):
             if op == "wait_counts":
                 deadline = time.monotonic() + float(c.get("within", 30))
-                while (self.dm_count < int(c.get("dm", 0))
-                       or self.topic_count < int(c.get("topic", 0))):
+                while self.dm_count < int(c.get("dm", 0)) or self.topic_count < int(
+                    c.get("topic", 0)
+                ):
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break
@@ -162,10 +181,16 @@ class NodeHost:
                         await asyncio.wait_for(ev.wait(), left)
                     except asyncio.TimeoutError:
                         break
-            return {"dm": self.dm_count, "topic": self.topic_count, "t_last_dm": self.t_last_dm,
-                    "t_last_topic": self.t_last_topic, "out_of_order": self.out_of_order,
-                    "latencies_us": self.latencies_us if op == "wait_counts" else [],
-                    "dropped": self.dropped, "stats": dict(node.stats)}
+            return {
+                "dm": self.dm_count,
+                "topic": self.topic_count,
+                "t_last_dm": self.t_last_dm,
+                "t_last_topic": self.t_last_topic,
+                "out_of_order": self.out_of_order,
+                "latencies_us": self.latencies_us if op == "wait_counts" else [],
+                "dropped": self.dropped,
+                "stats": dict(node.stats),
+            }
         raise ValueError(f"unknown command {op!r}")
 
 
@@ -180,8 +205,14 @@ async def _run_command(hosts: list[NodeHost], cmd: dict[str, Any]) -> None:
         result = await hosts[int(cmd.get("host", 0))].handle(cmd)
         emit({"reply": cmd.get("id"), "ok": True, **(result or {})})
     except Exception as exc:  # reported to the driver, never a dead process
-        emit({"reply": cmd.get("id"), "ok": False, "error": f"{type(exc).__name__}: {exc}",
-              "trace": traceback.format_exc(limit=3)})
+        emit(
+            {
+                "reply": cmd.get("id"),
+                "ok": False,
+                "error": f"{type(exc).__name__}: {exc}",
+                "trace": traceback.format_exc(limit=3),
+            }
+        )
 
 
 async def main() -> None:

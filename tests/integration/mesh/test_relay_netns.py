@@ -7,11 +7,14 @@ nothing is left behind.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import time
 
 import pytest
 
+from tests.integration.mesh.jsonl_proc import HERE, JsonLineProcess, PeerProcessError, b64, unb64
 from tests.integration.mesh.netns import (
     NetnsError,
     Topology,
@@ -116,3 +119,60 @@ def test_teardown_removes_everything_even_on_failure() -> None:
 def test_ip_failure_is_a_typed_error() -> None:
     with pytest.raises(NetnsError, match="no-such-namespace"):
         ip("-n", "no-such-namespace", "link")
+
+
+# --- relay v2 through the namespaces: our three nodes, one per namespace ------------------
+
+RELAY_PORT = 4001
+
+
+async def _ours_in(topo: Topology, ns: str, *args: str) -> JsonLineProcess:
+    return await JsonLineProcess.start(
+        [sys.executable, str(HERE / "mesh_peer.py"), *args], prefix=topo.prefix(ns)
+    )
+
+
+async def test_relay_v2_private_node_reachable_only_through_the_relay(
+    netns_topology: Topology,
+) -> None:
+    t = netns_topology
+    relay, private, dialer = await asyncio.gather(
+        _ours_in(t, t.relay, "--relay-server", "--listen", f"/ip4/0.0.0.0/tcp/{RELAY_PORT}"),
+        _ours_in(t, t.private, "--listen", f"/ip4/{t.private_addr}/tcp/{RELAY_PORT}"),
+        _ours_in(t, t.dialer, "--listen", f"/ip4/{t.dialer_addr}/tcp/{RELAY_PORT}"),
+    )
+    try:
+        r_id, p_id, d_id = relay.peer_id, private.peer_id, dialer.peer_id
+        relay_for_private = f"/ip4/{t.relay_private_side}/tcp/{RELAY_PORT}/p2p/{r_id}"
+        relay_for_dialer = f"/ip4/{t.relay_dialer_side}/tcp/{RELAY_PORT}/p2p/{r_id}"
+        # the control: no direct path from the dialer to the private node
+        with pytest.raises(PeerProcessError, match="MeshDialError"):
+            await dialer.call(
+                "dial", addr=f"/ip4/{t.private_addr}/tcp/{RELAY_PORT}/p2p/{p_id}", within=5
+            )
+        await private.call("dial", addr=relay_for_private)
+        expiry = (await private.call("reserve", relay_addr=relay_for_private))["expiry"]
+        assert expiry > time.time() + 60, "a reservation lasts (rust-libp2p default: 1 h)"
+        # the dialer knows the relay (a direct connection), then dials the circuit
+        await dialer.call("dial", addr=relay_for_dialer)
+        circuit = f"/p2p/{r_id}/p2p-circuit/p2p/{p_id}"
+        reply = await dialer.call(
+            "dial", addr=f"{relay_for_dialer}/p2p-circuit/p2p/{p_id}", within=20
+        )
+        assert reply["peer_id"] == p_id and reply["info"]["relayed"] is True
+        await dialer.call(
+            "send", peer_id=p_id, channel=f"{d_id}::dm:{p_id}-misc", payload=b64(b"through")
+        )
+        got = await private.next_event("dm", peer_id=d_id)
+        assert unb64(got["payload"]) == b"through"
+        await private.call("send", peer_id=d_id, channel="back", payload=b64(b"and back"))
+        got = await dialer.next_event("dm", peer_id=p_id)
+        assert unb64(got["payload"]) == b"and back"
+        d_peers = {p["peer_id"]: p for p in (await dialer.call("peers"))["infos"]}
+        p_peers = {p["peer_id"]: p for p in (await private.call("peers"))["infos"]}
+        assert d_peers[p_id]["relayed"] is True and d_peers[r_id]["relayed"] is False
+        assert p_peers[d_id]["relayed"] is True and p_peers[d_id]["direction"] == "inbound"
+        assert any("/p2p-circuit" in a for a in d_peers[p_id]["addrs"]), d_peers[p_id]
+        del circuit
+    finally:
+        await asyncio.gather(relay.close(), private.close(), dialer.close())
