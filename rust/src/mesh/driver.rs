@@ -80,6 +80,9 @@ struct Conn {
     id: ConnectionId,
     addr: Multiaddr,
     outbound: bool,
+    // from the endpoint, not from `addr`: an inbound circuit's send-back address is
+    // only /p2p/<src>; the /p2p-circuit is in its local (listen) address
+    relayed: bool,
     since: f64,
 }
 
@@ -363,7 +366,7 @@ impl Driver {
             peer_id: peer.to_base58(),
             addrs: conns.iter().map(|c| c.addr.to_string()).collect(),
             outbound: first.outbound,
-            relayed: is_circuit(&first.addr),
+            relayed: first.relayed,
             since: first.since,
         })
     }
@@ -382,6 +385,7 @@ impl Driver {
 
     fn on_established(&mut self, peer: PeerId, id: ConnectionId, endpoint: ConnectedPoint) {
         inc(&self.shared.hub.counters.connections_opened, 1);
+        let relayed = endpoint.is_relayed();
         let (addr, outbound) = match endpoint {
             ConnectedPoint::Dialer { address, .. } => (address, true),
             ConnectedPoint::Listener { send_back_addr, .. } => (send_back_addr, false),
@@ -391,6 +395,7 @@ impl Driver {
             id,
             addr,
             outbound,
+            relayed,
             since: now(),
         });
         self.publish_facts(&peer);
