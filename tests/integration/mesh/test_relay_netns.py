@@ -171,7 +171,7 @@ async def test_relay_v2_private_node_reachable_only_through_the_relay(
         d_peers = {p["peer_id"]: p for p in (await dialer.call("peers"))["infos"]}
         p_peers = {p["peer_id"]: p for p in (await private.call("peers"))["infos"]}
         assert d_peers[p_id]["relayed"] is True and d_peers[r_id]["relayed"] is False
-        assert p_peers[d_id]["relayed"] is True and p_peers[d_id]["direction"] == "inbound"
+        assert p_peers[d_id]["relayed"] is True and p_peers[d_id]["direction"] == "inbound", p_peers
         assert any("/p2p-circuit" in a for a in d_peers[p_id]["addrs"]), d_peers[p_id]
         del circuit
     finally:
