@@ -155,7 +155,9 @@ async def test_relay_v2_private_node_reachable_only_through_the_relay(
         assert expiry > time.time() + 60, "a reservation lasts (rust-libp2p default: 1 h)"
         # the dialer knows the relay (a direct connection), then dials the circuit
         await dialer.call("dial", addr=relay_for_dialer)
-        circuit = f"/p2p/{r_id}/p2p-circuit/p2p/{p_id}"
+        # the full form (relay's transport address first): rust-libp2p's relay client
+        # refuses /p2p/<relay>/p2p-circuit/p2p/<private> alone ("Missing relay address")
+        # even while connected to the relay
         reply = await dialer.call(
             "dial", addr=f"{relay_for_dialer}/p2p-circuit/p2p/{p_id}", within=20
         )
@@ -173,6 +175,5 @@ async def test_relay_v2_private_node_reachable_only_through_the_relay(
         assert d_peers[p_id]["relayed"] is True and d_peers[r_id]["relayed"] is False
         assert p_peers[d_id]["relayed"] is True and p_peers[d_id]["direction"] == "inbound", p_peers
         assert any("/p2p-circuit" in a for a in d_peers[p_id]["addrs"]), d_peers[p_id]
-        del circuit
     finally:
         await asyncio.gather(relay.close(), private.close(), dialer.close())
