@@ -37,6 +37,8 @@ DM_COUNT, DM_SMOKE = 20_000, 500
 GOSSIP_SUBSCRIBERS, GOSSIP_PROCS = 50, 2
 GOSSIP_COUNT, GOSSIP_SMOKE = 100, 5
 PAYLOAD = 1024
+# the baseline's figure, shown beside ours in the table (its row shows only its median)
+BASELINE_FIGURE: dict[str, str] = {}
 
 
 class LoopThread:
@@ -121,7 +123,21 @@ def _bench_dm(benchmark: Any, lt: LoopThread, kind: str) -> None:
         assert r["out_of_order"] == 0, f"{kind}: {r['out_of_order']} out of order"
     rates = sorted(n / (r["t_last_dm"] - r["t_start"]) for r in results)
     benchmark.extra_info["items"] = n
-    benchmark.extra_info["figure"] = f"{rates[len(rates) // 2]:,.0f} DMs/s delivered, none lost"
+    _figure(benchmark, "dm", kind, f"{rates[len(rates) // 2]:,.0f} DMs/s delivered, none lost")
+
+
+def _figure(benchmark: Any, key: str, kind: str, text: str) -> None:
+    if kind == "pylibp2p":
+        BASELINE_FIGURE[key] = text
+    elif key in BASELINE_FIGURE:
+        text += f" (py-libp2p {_pylibp2p_version()}: {BASELINE_FIGURE[key]})"
+    benchmark.extra_info["figure"] = text
+
+
+def _pylibp2p_version() -> str:
+    from importlib.metadata import version
+
+    return version("libp2p")
 
 
 @pytest.mark.benchmark(group="mesh.dm_1KiB_one_way")
@@ -186,7 +202,9 @@ def _bench_gossip(benchmark: Any, lt: LoopThread, kind: str) -> None:
     figures.sort()
     rate, p99 = figures[len(figures) // 2]
     benchmark.extra_info["items"] = m * GOSSIP_SUBSCRIBERS
-    benchmark.extra_info["figure"] = f"{rate:,.0f} deliveries/s, p99 {p99 / 1000:.1f} ms, none lost"
+    _figure(
+        benchmark, "gossip", kind, f"{rate:,.0f} deliveries/s, p99 {p99 / 1000:.1f} ms, none lost"
+    )
 
 
 async def _connect_subscribers(
