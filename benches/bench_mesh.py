@@ -202,9 +202,8 @@ def _bench_gossip(benchmark: Any, lt: LoopThread, kind: str) -> None:
     figures.sort()
     rate, p99 = figures[len(figures) // 2]
     benchmark.extra_info["items"] = m * GOSSIP_SUBSCRIBERS
-    _figure(
-        benchmark, "gossip", kind, f"{rate:,.0f} deliveries/s, p99 {p99 / 1000:.1f} ms, none lost"
-    )
+    text = f"{rate:,.0f} deliveries/s, p99 {p99 / 1000:.1f} ms, none lost"
+    _figure(benchmark, "gossip", kind, text + (" when paced" if pace else ""))
 
 
 async def _connect_subscribers(
