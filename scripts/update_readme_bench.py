@@ -64,6 +64,7 @@ def table(rows: dict[str, dict], kept: dict[str, str] | None = None) -> str:
     lines.append(
         f"Measured by `make bench` on {stamp}, {platform.machine()}, "
         f"Python {platform.python_version()}, this project's 2-core machine."
+        + (" Groups this run did not measure keep their earlier rows." if kept else "")
     )
     return "\n".join(lines)
 
