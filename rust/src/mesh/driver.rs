@@ -80,9 +80,6 @@ struct Conn {
     id: ConnectionId,
     addr: Multiaddr,
     outbound: bool,
-    // from the endpoint, not from `addr`: an inbound circuit's send-back address is
-    // only /p2p/<src>; the /p2p-circuit is in its local (listen) address
-    relayed: bool,
     since: f64,
 }
 
@@ -366,7 +363,7 @@ impl Driver {
             peer_id: peer.to_base58(),
             addrs: conns.iter().map(|c| c.addr.to_string()).collect(),
             outbound: first.outbound,
-            relayed: first.relayed,
+            relayed: is_circuit(&first.addr),
             since: first.since,
         })
     }
@@ -385,7 +382,6 @@ impl Driver {
 
     fn on_established(&mut self, peer: PeerId, id: ConnectionId, endpoint: ConnectedPoint) {
         inc(&self.shared.hub.counters.connections_opened, 1);
-        let relayed = endpoint.is_relayed();
         let (addr, outbound) = match endpoint {
             ConnectedPoint::Dialer { address, .. } => (address, true),
             ConnectedPoint::Listener { send_back_addr, .. } => (send_back_addr, false),
@@ -395,7 +391,6 @@ impl Driver {
             id,
             addr,
             outbound,
-            relayed,
             since: now(),
         });
         self.publish_facts(&peer);
