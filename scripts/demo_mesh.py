@@ -47,6 +47,15 @@ class Child:
             raise RuntimeError(f"{op}: {msg['error']}: {msg['message']}")
         return msg["ok"]
 
+    async def knows(self, peer_id: str) -> None:
+        """Until this node has `peer_id` among its peers (the dialed side
+        learns of a connection a moment after the dialer)."""
+        for _ in range(500):
+            if any(p["peer_id"] == peer_id for p in await self.call("peers")):
+                return
+            await asyncio.sleep(0.02)
+        raise RuntimeError(f"{peer_id} never connected")
+
     async def stop(self) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write(b'{"op": "stop"}\n')
@@ -75,6 +84,8 @@ async def main() -> int:
     await alice.dial(carol.addrs)
     await bob.call("dial", addrs=carol.addrs)
 
+    await bob.knows(alice.peer_id)
+    await carol.knows(bob.peer_id)
     await alice.send(bob.peer_id, f"{alice.peer_id}::dm:{bob.peer_id}-misc", b"hi bob, alice here")
     await alice.send(carol.peer_id, f"{alice.peer_id}::dm:{carol.peer_id}-misc", b"hi carol")
     await bob.call(

@@ -25,8 +25,10 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     pub gossipsub: Toggle<gossipsub::Behaviour>,
     pub floodsub: Toggle<floodsub::Behaviour>,
-    /// Streams for the chat protocol and the request protocols (see chat.rs, rpc.rs).
+    /// Outbound streams of the chat and request protocols (see chat.rs, rpc.rs).
     pub streams: libp2p_stream::Behaviour,
+    /// Inbound streams of the chat and request protocols (see inbound.rs).
+    pub inbound: super::inbound::Behaviour,
 }
 
 pub fn build_swarm(cfg: &NodeConfig, key: Keypair) -> Result<Swarm<Behaviour>, MeshErr> {
@@ -89,11 +91,31 @@ fn make_behaviour(
         relay_server: relay_server.into(),
         identify: identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
-                .with_agent_version(AGENT_VERSION.into()),
+                .with_agent_version(AGENT_VERSION.into())
+                // No address book: floodsub re-dials a peer of its partial view
+                // the moment it disconnects (before we take it out of the view);
+                // with no cached addresses that dial fails at once instead of
+                // reconnecting a peer that left (go-libp2p does not redial).
+                .with_cache_size(0),
         ),
         ping: ping::Behaviour::new(ping::Config::new()),
         gossipsub: gossipsub.into(),
         floodsub: floodsub.into(),
         streams: libp2p_stream::Behaviour::new(),
+        inbound: super::inbound::Behaviour::new(inbound_protocols(cfg)?),
     })
+}
+
+/// The protocols we accept streams on: chat, then the request protocols.
+fn inbound_protocols(cfg: &NodeConfig) -> Result<Vec<StreamProtocol>, String> {
+    let mut out = vec![CHAT_PROTOCOL];
+    for p in &cfg.request_protocols {
+        let proto = StreamProtocol::try_from_owned(p.clone())
+            .map_err(|e| format!("request protocol {p:?}: {e}"))?;
+        if out.contains(&proto) {
+            return Err(format!("protocol {p:?} given twice"));
+        }
+        out.push(proto);
+    }
+    Ok(out)
 }

@@ -2,11 +2,13 @@
 //! Python, turns swarm events into connection facts and events, and answers
 //! commands through the control queue.
 
-use super::behaviour::{Behaviour, BehaviourEvent};
+use super::behaviour::{Behaviour, BehaviourEvent, CHAT_PROTOCOL};
 use super::chat::{self, ChatPeer};
 use super::error::MeshErr;
 use super::events::{inc, now, Control, Event, PeerFacts, Reply};
+use super::inbound::InboundStream;
 use super::node::Shared;
+use super::rpc;
 use libp2p::core::transport::ListenerId;
 use libp2p::core::ConnectedPoint;
 use libp2p::multiaddr::Protocol;
@@ -80,6 +82,7 @@ struct Conn {
     id: ConnectionId,
     addr: Multiaddr,
     outbound: bool,
+    relayed: bool,
     since: f64,
 }
 
@@ -363,7 +366,7 @@ impl Driver {
             peer_id: peer.to_base58(),
             addrs: conns.iter().map(|c| c.addr.to_string()).collect(),
             outbound: first.outbound,
-            relayed: is_circuit(&first.addr),
+            relayed: first.relayed,
             since: first.since,
         })
     }
@@ -382,15 +385,27 @@ impl Driver {
 
     fn on_established(&mut self, peer: PeerId, id: ConnectionId, endpoint: ConnectedPoint) {
         inc(&self.shared.hub.counters.connections_opened, 1);
-        let (addr, outbound) = match endpoint {
-            ConnectedPoint::Dialer { address, .. } => (address, true),
-            ConnectedPoint::Listener { send_back_addr, .. } => (send_back_addr, false),
+        let (addr, outbound, relayed) = match endpoint {
+            ConnectedPoint::Dialer { address, .. } => {
+                let relayed = is_circuit(&address);
+                (address, true, relayed)
+            }
+            // A relayed inbound connection shows the circuit on our side only:
+            // its send-back address is the bare /p2p/<remote>.
+            ConnectedPoint::Listener {
+                send_back_addr,
+                local_addr,
+            } => {
+                let relayed = is_circuit(&local_addr) || is_circuit(&send_back_addr);
+                (send_back_addr, false, relayed)
+            }
         };
         let first = !self.conns.contains_key(&peer);
         self.conns.entry(peer).or_default().push(Conn {
             id,
             addr,
             outbound,
+            relayed,
             since: now(),
         });
         self.publish_facts(&peer);
@@ -544,6 +559,23 @@ impl Driver {
                         },
                         Some(&source),
                     );
+                }
+            }
+            BehaviourEvent::Inbound(InboundStream {
+                peer,
+                protocol,
+                stream,
+            }) => {
+                if protocol == CHAT_PROTOCOL {
+                    inc(&hub.counters.chat_streams_accepted, 1);
+                    let sink =
+                        chat::start_stream(peer, stream, hub.clone(), self.shared.max_payload);
+                    if let Some(w) = self.writers.get(&peer) {
+                        // Full: the writer has streams enough; this one is read-only then.
+                        let _ = w.adopt.try_send(sink);
+                    }
+                } else {
+                    rpc::accept(peer, stream, protocol.to_string(), self.shared.clone());
                 }
             }
             BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod frame;
 pub mod identity;
+pub mod inbound;
 pub mod node;
 pub mod rpc;
 

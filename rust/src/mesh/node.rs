@@ -2,8 +2,8 @@
 //! commands, and reads what it produced. Plain Rust (no pyo3); the binding in
 //! `rust/src/py/mesh.rs` only converts arguments and results.
 
-use super::behaviour::{build_swarm, CHAT_PROTOCOL};
-use super::chat::{self, ChatPeer};
+use super::behaviour::build_swarm;
+use super::chat::ChatPeer;
 use super::config::NodeConfig;
 use super::driver::{Command, Driver};
 use super::error::MeshErr;
@@ -436,19 +436,7 @@ async fn set_up(
 ) -> Result<Driver, MeshErr> {
     use futures::StreamExt;
     let mut swarm = build_swarm(cfg, key)?;
-    let mut control = swarm.behaviour().streams.new_control();
-    let chat_in = control
-        .accept(CHAT_PROTOCOL)
-        .map_err(|_| MeshErr::other("chat protocol registered twice"))?;
-    for p in &cfg.request_protocols {
-        let proto = StreamProtocol::try_from_owned(p.clone())
-            .map_err(|e| MeshErr::address(format!("request protocol {p:?}: {e}")))?;
-        let incoming = control
-            .accept(proto)
-            .map_err(|_| MeshErr::address(format!("request protocol {p:?} given twice")))?;
-        tokio::spawn(rpc::serve(incoming, p.clone(), shared.clone()));
-    }
-    tokio::spawn(accept_chat(chat_in, shared.clone()));
+    let control = swarm.behaviour().streams.new_control();
     let announce = external.is_empty() && cfg.relay_server;
     for a in external {
         swarm.add_external_address(a);
@@ -485,21 +473,6 @@ async fn set_up(
         driver.on_swarm_event(ev);
     }
     Ok(driver)
-}
-
-/// Inbound chat streams: a reader for each, and the write half to the peer's
-/// writer (which keeps it if it has no stream yet).
-async fn accept_chat(mut incoming: libp2p_stream::IncomingStreams, shared: Arc<Shared>) {
-    use futures::StreamExt;
-    while let Some((peer, stream)) = incoming.next().await {
-        super::events::inc(&shared.hub.counters.chat_streams_accepted, 1);
-        let sink = chat::start_stream(peer, stream, shared.hub.clone(), shared.max_payload);
-        let writer = shared.lock_chat().get(&peer.to_base58()).cloned();
-        if let Some(w) = writer {
-            // Full means the writer has streams enough; this one is read-only then.
-            let _ = w.adopt.try_send(sink);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -75,21 +75,15 @@ pub async fn write_response<T: AsyncWrite + Unpin>(io: &mut T, res: &Response) -
     io.close().await
 }
 
-/// Accept requests on one protocol for as long as the node runs.
-pub async fn serve(
-    mut incoming: libp2p_stream::IncomingStreams,
-    protocol: String,
-    shared: Arc<Shared>,
-) {
-    while let Some((peer, stream)) = incoming.next().await {
-        if shared.lock_inbound().len() >= MAX_INBOUND_PENDING {
-            shared
-                .hub
-                .drop_counted("requests_busy", Some(&peer.to_base58()), 1);
-            continue; // dropping the stream resets it
-        }
-        tokio::spawn(answer(peer, stream, protocol.clone(), shared.clone()));
+/// An inbound request stream: answered by a task, or refused when too many wait.
+pub fn accept(peer: PeerId, stream: libp2p::Stream, protocol: String, shared: Arc<Shared>) {
+    if shared.lock_inbound().len() >= MAX_INBOUND_PENDING {
+        shared
+            .hub
+            .drop_counted("requests_busy", Some(&peer.to_base58()), 1);
+        return; // dropping the stream resets it
     }
+    tokio::spawn(answer(peer, stream, protocol, shared));
 }
 
 async fn answer(peer: PeerId, mut stream: libp2p::Stream, protocol: String, shared: Arc<Shared>) {
