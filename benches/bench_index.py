@@ -121,7 +121,8 @@ def test_index_chain_two_workers(benchmark: Any, chain: Chain) -> None:
 
 @pytest.mark.benchmark(group="index.chain")
 def test_index_chain_dask_two_workers(benchmark: Any, chain: Chain) -> None:
-    distributed = pytest.importorskip("distributed")
+    import distributed  # in the test extra: missing is a failure, never a skip
+
     from peerpool.index.executors_dask import DaskExecutor
 
     cluster = distributed.LocalCluster(

@@ -11,14 +11,13 @@ import socket
 import time
 from collections.abc import Iterator
 
+import distributed  # in the test extra: a missing one is a failure, never a skip
 import pytest
 
-distributed = pytest.importorskip("distributed")
-
-from peerpool.errors import SchedulerUnreachableError  # noqa: E402
-from peerpool.index.executors import OrderedRunner  # noqa: E402
-from peerpool.index.executors_dask import DaskExecutor  # noqa: E402
-from tests.index import tasks  # noqa: E402
+from peerpool.errors import SchedulerUnreachableError
+from peerpool.index.executors import OrderedRunner
+from peerpool.index.executors_dask import DaskExecutor
+from tests.index import tasks
 
 
 @pytest.fixture(scope="module")
