@@ -203,7 +203,10 @@ def test_killed_mid_run_resumes_without_loss_or_duplicates(
     import sys
     import time
 
-    chain = make_chain(tmp_path / "data", [200_000] * 10)
+    # long enough (about 2 s of indexing) that the kill lands mid-run even when
+    # the poll below is slowed by a loaded machine; 10 blocks were indexed
+    # whole before the first poll once
+    chain = make_chain(tmp_path / "data", [200_000] * 40)
     db = tmp_path / "db"
     cmd = [
         sys.executable,
