@@ -8,13 +8,14 @@ use super::error::MeshErr;
 use super::events::{inc, now, Control, Event, PeerFacts, Reply};
 use super::inbound::InboundStream;
 use super::node::Shared;
+use super::pubsub;
 use super::rpc;
 use libp2p::core::transport::ListenerId;
 use libp2p::core::ConnectedPoint;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{floodsub, gossipsub, relay, Multiaddr, PeerId, Swarm};
+use libp2p::{relay, Multiaddr, PeerId, Swarm};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,10 +55,6 @@ pub enum Command {
     Stop,
 }
 
-/// rust-libp2p's floodsub refuses RPCs over 2,048 bytes (its MAX_MESSAGE_LEN_BYTES);
-/// the RPC adds the source, a sequence number and the topic to the data.
-pub const FLOODSUB_MAX_RPC: usize = 2048;
-const FLOODSUB_OVERHEAD: usize = 96;
 /// How often pending dials and reservations are checked against their deadline.
 const DEADLINE_TICK: Duration = Duration::from_millis(100);
 /// rust-libp2p's relay client does not expose the expiry the relay sent; the
@@ -258,15 +255,16 @@ impl Driver {
                 self.reply(id, Ok(Reply::Unit));
             }
             Command::Subscribe { id, topic } => {
-                let r = self.subscribe(&topic, true);
+                let r = pubsub::subscribe(self.swarm.behaviour_mut(), &topic, true);
                 self.reply(id, r.map(|_| Reply::Unit));
             }
             Command::Unsubscribe { id, topic } => {
-                let r = self.subscribe(&topic, false);
+                let r = pubsub::subscribe(self.swarm.behaviour_mut(), &topic, false);
                 self.reply(id, r.map(|_| Reply::Unit));
             }
             Command::Publish { id, topic, data } => {
-                let r = self.publish(topic, data);
+                let counters = &self.shared.hub.counters;
+                let r = pubsub::publish(self.swarm.behaviour_mut(), counters, topic, data);
                 self.reply(id, r.map(|_| Reply::Unit));
             }
             Command::Reserve {
@@ -457,110 +455,11 @@ impl Driver {
         }
     }
 
-    fn subscribe(&mut self, topic: &str, on: bool) -> Result<(), MeshErr> {
-        let b = self.swarm.behaviour_mut();
-        if let Some(gs) = b.gossipsub.as_mut() {
-            let t = gossipsub::IdentTopic::new(topic);
-            if on {
-                gs.subscribe(&t)
-                    .map_err(|e| MeshErr::other(format!("subscribe {topic}: {e:?}")))?;
-            } else {
-                gs.unsubscribe(&t);
-            }
-            return Ok(());
-        }
-        if let Some(fs) = b.floodsub.as_mut() {
-            let t = floodsub::Topic::new(topic.to_owned());
-            if on {
-                fs.subscribe(t);
-            } else {
-                fs.unsubscribe(t);
-            }
-            return Ok(());
-        }
-        Err(MeshErr::other("this node was started with pubsub='none'"))
-    }
-
-    fn publish(&mut self, topic: String, data: Vec<u8>) -> Result<(), MeshErr> {
-        let counters = &self.shared.hub.counters;
-        let b = self.swarm.behaviour_mut();
-        if let Some(gs) = b.gossipsub.as_mut() {
-            return match gs.publish(gossipsub::IdentTopic::new(topic.clone()), data) {
-                Ok(_) => {
-                    inc(&counters.topic_out, 1);
-                    Ok(())
-                }
-                // go-libp2p publishes into the void without complaint; so do we,
-                // but the stats say it reached nobody.
-                Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
-                    inc(&counters.publish_no_peers, 1);
-                    Ok(())
-                }
-                Err(e) => Err(MeshErr::other(format!("publish on {topic}: {e}"))),
-            };
-        }
-        if let Some(fs) = b.floodsub.as_mut() {
-            if data.len() + topic.len() + FLOODSUB_OVERHEAD > FLOODSUB_MAX_RPC {
-                return Err(MeshErr::other(format!(
-                    "floodsub message of {} bytes on {topic}: rust-libp2p's floodsub carries at most {} bytes per message",
-                    data.len(),
-                    FLOODSUB_MAX_RPC - FLOODSUB_OVERHEAD - topic.len().min(FLOODSUB_MAX_RPC - FLOODSUB_OVERHEAD)
-                )));
-            }
-            fs.publish(floodsub::Topic::new(topic), data);
-            inc(&counters.topic_out, 1);
-            return Ok(());
-        }
-        Err(MeshErr::other("this node was started with pubsub='none'"))
-    }
-
     fn on_behaviour(&mut self, ev: BehaviourEvent) {
         let hub = &self.shared.hub;
         match ev {
-            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
-                propagation_source,
-                message,
-                ..
-            }) => {
-                inc(&hub.counters.topic_in, 1);
-                let via = propagation_source.to_base58();
-                hub.try_push_data(
-                    Event::Topic {
-                        topic: message.topic.into_string(),
-                        source: message.source.map(|p| p.to_base58()),
-                        via: via.clone(),
-                        data: message.data,
-                        at: now(),
-                    },
-                    Some(&via),
-                );
-            }
-            BehaviourEvent::Gossipsub(gossipsub::Event::SlowPeer {
-                peer_id,
-                failed_messages,
-            }) => {
-                let n = (failed_messages.priority + failed_messages.non_priority) as u64;
-                if n > 0 {
-                    hub.drop_counted("gossipsub_slow_peer", Some(&peer_id.to_base58()), n);
-                }
-            }
-            BehaviourEvent::Floodsub(floodsub::Event::Message(m)) => {
-                inc(&hub.counters.topic_in, 1);
-                let source = m.source.to_base58();
-                // floodsub does not say which neighbour forwarded it
-                for topic in m.topics {
-                    hub.try_push_data(
-                        Event::Topic {
-                            topic: topic.id().to_owned(),
-                            source: Some(source.clone()),
-                            via: source.clone(),
-                            data: m.data.to_vec(),
-                            at: now(),
-                        },
-                        Some(&source),
-                    );
-                }
-            }
+            BehaviourEvent::Gossipsub(ev) => pubsub::on_gossipsub(hub, ev),
+            BehaviourEvent::Floodsub(ev) => pubsub::on_floodsub(hub, ev),
             BehaviourEvent::Inbound(InboundStream {
                 peer,
                 protocol,

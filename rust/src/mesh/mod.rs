@@ -15,6 +15,7 @@ pub mod frame;
 pub mod identity;
 pub mod inbound;
 pub mod node;
+pub mod pubsub;
 pub mod rpc;
 
 pub use config::{NodeConfig, PubSub};
