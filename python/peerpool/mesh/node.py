@@ -236,11 +236,21 @@ class MeshNode:
         await self._call("subscribe", topic, False)
 
     async def publish(self, topic: str, data: bytes) -> None:
+        """Publish ``data`` on ``topic`` (gossipsub: signed; floodsub: unsigned).
+
+        With floodsub a message holds at most about 1,900 bytes, a limit of
+        rust-libp2p 0.57's floodsub (2,048-byte RPCs); a larger one raises
+        :class:`MeshError`. Publishing where nobody listens is not an error
+        (as in go-libp2p); ``stats["publish_no_peers"]`` counts it."""
         await self._call("publish", topic, data)
 
     async def reserve(self, relay_addr: str, *, timeout: float = 10.0) -> float:
         """A reservation on a relay v2 server; returns its expiry (time.time()).
-        The relay client renews it before then by itself."""
+
+        rust-libp2p's relay client does not report the expiry the relay sent,
+        so this is now + one hour, the relay v2 default of rust-libp2p and
+        go-libp2p; the client renews the reservation before then by itself.
+        :class:`MeshDialError` if the relay refuses or ``timeout`` passes."""
         try:
             return float(await self._call("reserve", relay_addr, timeout, deadline=timeout))
         except asyncio.TimeoutError as exc:
@@ -251,6 +261,10 @@ class MeshNode:
     async def request(
         self, peer_id: str, protocol: str, payload: bytes, *, timeout: float = 5.0
     ) -> bytes:
+        """Send ``payload`` to ``peer_id`` on ``protocol`` (one of the node's
+        ``request_protocols``) and return the response. Every failure (not
+        connected, refused, the handler's error, ``timeout``) raises
+        :class:`MeshRequestError`, so a caller catches one class."""
         try:
             response = await self._call(
                 "request", peer_id, protocol, bytes(payload), timeout, deadline=timeout
