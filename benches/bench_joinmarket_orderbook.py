@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from benches.bench_joinmarket_server import LoopThread
+from benches.loop_thread import LoopThread
 from peerpool.joinmarket import MultiDirectoryClient
 from peerpool.joinmarket.client import OfferCollector
 from peerpool.joinmarket.offers import ORDERBOOK

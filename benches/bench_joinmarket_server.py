@@ -23,40 +23,22 @@ ours as quoted figures.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
-import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from benches.jm_naive_relay import NaiveDirectory
+from benches.loop_thread import LoopThread
 from peerpool.joinmarket.server import DirectoryServer
 from peerpool.joinmarket.server_core import ServerConfig
 
 LOADGEN = Path(__file__).with_name("jm_loadgen.py")
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class LoopThread:
-    """An event loop in a daemon thread, so the timed call can block on a pipe."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 120) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 @pytest.fixture(scope="module")

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from benches.loop_thread import LoopThread
 from tests.integration.mesh.jsonl_proc import HERE, JsonLineProcess
 
 PEERS = {
@@ -41,26 +41,9 @@ PAYLOAD = 1024
 BASELINE_FIGURE: dict[str, str] = {}
 
 
-class LoopThread:
-    """An event loop in a daemon thread: pytest-benchmark's timed call is synchronous."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 600) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
-
-
 @pytest.fixture(scope="module")
 def loop_thread() -> Iterator[LoopThread]:
-    lt = LoopThread()
+    lt = LoopThread(timeout=600)
     yield lt
     lt.stop()
 
