@@ -50,8 +50,8 @@ def peers() -> Iterator[Callable[[str], list[str]]]:
     started: dict[str, list[str]] = {}
     procs: list[subprocess.Popen[str]] = []
 
-    def three(system: str, bootstrap: str | None = None) -> list[str]:
-        if system not in started:
+    def three(system: str, bootstrap: str | None = None, fresh: bool = False) -> list[str]:
+        if fresh or system not in started:
             addrs: list[str] = []
             for _ in range(3):
                 proc, addr = _spawn(system, bootstrap or (addrs[0] if addrs else None))
@@ -174,16 +174,22 @@ class Py2p:
 
         from py2p import chord
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.sock = chord.ChordSocket("127.0.0.1", port)  # not joined: it stores nothing
-        addrs = peers("py2p", f"127.0.0.1:{port}")
-        deadline = time.monotonic() + 20
-        while len(list(self.sock.data_storing)) < len(addrs):
-            if time.monotonic() > deadline:
-                raise RuntimeError("py2p's peers never announced themselves as storing")
-            time.sleep(0.1)
+        # py2p's joins fail now and then (issue 12: 4 of 20 three-node joins),
+        # so a ring that does not form is tried again with three fresh peers
+        for attempt in range(3):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            self.sock = chord.ChordSocket("127.0.0.1", port)  # not joined: it stores nothing
+            addrs = peers("py2p", f"127.0.0.1:{port}", fresh=attempt > 0)
+            deadline = time.monotonic() + 20
+            while len(list(self.sock.data_storing)) < len(addrs):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            else:
+                return
+        raise RuntimeError("py2p's peers never announced themselves as storing (3 tries)")
 
     def set_many(self, items: dict[str, str]) -> None:
         for k, v in items.items():
