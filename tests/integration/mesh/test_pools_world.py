@@ -79,7 +79,12 @@ async def test_world_node_and_agents(tmp_path: Path) -> None:
         async def world_has_everyone() -> bool:
             await world.update()
             await local.update()
-            return world.get_pool_status()[NodeConn.IN_WORLD_AGENTS] == {a_id, b_id, cw.peer_id}
+            # both networks: the public connection's event may come a turn later
+            return world.get_pool_status()[NodeConn.IN_WORLD_AGENTS] == {
+                a_id,
+                b_id,
+                cw.peer_id,
+            } and world.is_public(cu.peer_id)
 
         await eventually(world_has_everyone, 30)
         assert world.is_public(cu.peer_id) and world.get_pool_of(cu.peer_id) == NodeConn.IN_PUBLIC
