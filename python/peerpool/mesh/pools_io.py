@@ -151,26 +151,25 @@ class PoolsIOMixin:
     async def subscribe(
         self, peer_id: str, channel: str, default_p2p_name: str | None = None
     ) -> bool:
-        p2p = self._p2p_for_topic(peer_id, default_p2p_name)
-        if p2p is None:
-            return False
-        try:
-            await p2p.subscribe(channel)
-        except MeshError as exc:
-            log.error("subscribe %s failed: %s", channel, exc)
-            return False
-        return True
+        return await self._topic_membership("subscribe", peer_id, channel, default_p2p_name)
 
     async def unsubscribe(
         self, peer_id: str, channel: str, default_p2p_name: str | None = None
     ) -> bool:
+        return await self._topic_membership("unsubscribe", peer_id, channel, default_p2p_name)
+
+    async def _topic_membership(
+        self, action: str, peer_id: str, channel: str, default_p2p_name: str | None
+    ) -> bool:
+        """Subscribe or unsubscribe on the network the topic's owner is on;
+        False (logged) when there is none or the node refuses."""
         p2p = self._p2p_for_topic(peer_id, default_p2p_name)
         if p2p is None:
             return False
         try:
-            await p2p.unsubscribe(channel)
+            await getattr(p2p, action)(channel)
         except MeshError as exc:
-            log.error("unsubscribe %s failed: %s", channel, exc)
+            log.error("%s %s failed: %s", action, channel, exc)
             return False
         return True
 
