@@ -125,6 +125,16 @@ class OrphanHeadersError(HeaderError):
     misbehaviour: ask again with a locator)."""
 
 
+class UnknownHeaderError(HeaderError, LookupError):
+    """A header store query named a block hash the store does not hold."""
+
+
+class BadPeerAddressError(BitcoinError, InputError):
+    """An ``addr``/``addrv2`` entry that cannot name a peer to dial (port 0,
+    an unspecified or IPv4-mapped address where BIP155 forbids it, a field of
+    the wrong size)."""
+
+
 class UnknownNetworkError(BitcoinError, InputError):
     """A network name that is not one of peerpool.bitcoin.networks.NETWORKS."""
 

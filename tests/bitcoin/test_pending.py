@@ -26,12 +26,26 @@ async def test_headers_answer_the_waiter_and_announcements_go_to_the_queue() -> 
     waiter = pending.expect_headers()
     answer = msgs.Headers(mine_chain(BSV.genesis_header, 2))
     pending.on_message(answer)
-    assert waiter.result() is answer and pending.inv_queue.empty()
+    assert waiter.result() is answer and pending.block_queue.empty()
     # not asked for: BIP130 announcements become block inventory
     announced = mine_chain(BSV.genesis_header, 1, tag=5)
     pending.on_message(msgs.Headers(announced))
-    item = pending.inv_queue.get_nowait()
+    item = pending.block_queue.get_nowait()
     assert item.kind == msgs.InvType.BLOCK and len(item.hash) == 32
+    assert pending.tx_queue.empty()
+
+
+async def test_blocks_and_transactions_go_to_separate_queues() -> None:
+    pending = PendingRequests(10)
+    block, tx = msgs.InvVector(msgs.InvType.BLOCK, H1), msgs.InvVector(msgs.InvType.TX, H2)
+    pending.on_message(msgs.Inv((block, tx)))
+    assert pending.block_queue.get_nowait() == block and pending.block_queue.empty()
+    assert pending.tx_queue.get_nowait() == tx and pending.tx_queue.empty()
+    # the combined queue exists from its first use on, and gets both kinds
+    combined = pending.inv_queue
+    pending.on_message(msgs.Inv((block, tx)))
+    assert [combined.get_nowait() for _ in range(2)] == [block, tx]
+    assert pending.block_queue.qsize() == pending.tx_queue.qsize() == 1
 
 
 async def test_inv_queue_is_bounded_and_drops_the_oldest() -> None:
@@ -39,10 +53,10 @@ async def test_inv_queue_is_bounded_and_drops_the_oldest() -> None:
     items = [msgs.InvVector(msgs.InvType.TX, h) for h in (H1, H2, H3)]
     pending.on_message(msgs.Inv(tuple(items)))
     assert pending.inv_dropped == 1
-    assert [pending.inv_queue.get_nowait() for _ in range(2)] == items[1:]
+    assert [pending.tx_queue.get_nowait() for _ in range(2)] == items[1:]
     # an unknown inventory type is not queued
     pending.on_message(msgs.Inv((msgs.InvVector(99, H1),)))
-    assert pending.inv_queue.empty()
+    assert pending.tx_queue.empty() and pending.block_queue.empty()
 
 
 async def test_blocks_and_notfound_resolve_by_hash() -> None:
@@ -72,7 +86,7 @@ async def test_watch_sees_announcements_without_taking_them() -> None:
     pending = PendingRequests(10)
     watch = pending.watch(H3)
     pending.on_message(msgs.Inv((msgs.InvVector(msgs.InvType.TX, H3),)))
-    assert watch.done() and pending.inv_queue.qsize() == 1
+    assert watch.done() and pending.tx_queue.qsize() == 1
 
 
 async def test_fail_all_reaches_every_waiter() -> None:

@@ -35,13 +35,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from peerpool.bitcoin import messages as msgs
 from peerpool.bitcoin.blocks import Chunk, hash_hex
 from peerpool.bitcoin.budget import PayloadBudget
 from peerpool.bitcoin.handlers import Block, Handlers, Mode
+from peerpool.bitcoin.keepalive import keep_alive
 from peerpool.bitcoin.networks import Network, get_network, sha256d
 from peerpool.bitcoin.peer_store import PeerStore
 from peerpool.bitcoin.pending import ChunkCallback, PendingRequests
@@ -163,8 +163,23 @@ class BitcoinClient:
         return self.protocol.established and self._closed is not None and not self._closed.done()
 
     @property
+    def block_queue(self) -> asyncio.Queue[msgs.InvVector]:
+        """New blocks the peer announced, by ``inv`` or BIP130 ``headers``
+        (HIGH_LEVEL only: raises ModeError); ``follow_tips`` reads it."""
+        self._require_high_level("block_queue")
+        return self.requests.block_queue
+
+    @property
+    def tx_queue(self) -> asyncio.Queue[msgs.InvVector]:
+        """New transactions the peer announced (HIGH_LEVEL only: raises
+        ModeError); a mempool watcher reads it beside ``follow_tips``."""
+        self._require_high_level("tx_queue")
+        return self.requests.tx_queue
+
+    @property
     def inv_queue(self) -> asyncio.Queue[msgs.InvVector]:
-        """New blocks and transactions the peer announced (HIGH_LEVEL only)."""
+        """Blocks and transactions together, announced after the first access
+        (HIGH_LEVEL only: raises ModeError). Prefer ``block_queue`` and ``tx_queue``."""
         self._require_high_level("inv_queue")
         return self.requests.inv_queue
 
@@ -452,40 +467,13 @@ class BitcoinClient:
                 self._pong.set()
             if high:
                 self.requests.on_message(event)
+            if self.manager is not None:  # addresses and announcements with their peer
+                self.manager.note_message(event, self)
 
     # --- keepalive ---------------------------------------------------------------------
 
     async def _keepalive(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                await asyncio.sleep(self.ping_interval)
-                self._pong.clear()
-                self._pong_nonce = secrets.randbits(64)
-                sent_at = loop.time()
-                await self.send_message(msgs.Ping(self._pong_nonce))
-                while not self._pong.is_set():
-                    # asyncio.wait, not wait_for: before Python 3.12 wait_for can
-                    # swallow a cancellation that races with the event being set
-                    waiter = asyncio.ensure_future(self._pong.wait())
-                    try:
-                        await asyncio.wait({waiter}, timeout=self.ping_timeout)
-                    finally:
-                        waiter.cancel()
-                    if self._pong.is_set():
-                        break
-                    now = loop.time()
-                    if now - sent_at >= self.ping_timeout and not self._peer_active(
-                        now, self.ping_timeout
-                    ):
-                        raise PeerTimeoutError(f"{self}: no pong within {self.ping_timeout:g} s")
-        except asyncio.CancelledError:
-            raise
-        except PeerTimeoutError as exc:
-            log.warning("%s", exc)
-            await self._abort(exc)
-        except PeerpoolError as exc:  # the connection went away under the ping
-            log.debug("%s: keepalive stopped: %s", self, exc)
+        await keep_alive(self)
 
     # --- closing -----------------------------------------------------------------------
 

@@ -89,6 +89,10 @@ class Records:
     def last_works(self) -> Sequence[int]:
         return self._last_work
 
+    def run_parents(self) -> Sequence[int]:
+        """The parent record of each run's first record (-1 for genesis's run)."""
+        return self._parent
+
     # --- adding -----------------------------------------------------------------
 
     def _bits_work(self, bits: int) -> int:

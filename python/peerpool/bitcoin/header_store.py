@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from peerpool.bitcoin import header_forks
 from peerpool.bitcoin import header_format as fmt
 from peerpool.bitcoin.blocks import hash_hex
 from peerpool.bitcoin.header_records import Records, split_hashes
@@ -53,6 +54,7 @@ from peerpool.errors import (
     HeaderStoreCorruptError,
     HeaderStoreFormatError,
     OrphanHeadersError,
+    UnknownHeaderError,
 )
 
 log = logging.getLogger("peerpool.bitcoin")
@@ -62,13 +64,35 @@ _PREV = slice(4, 36)
 
 @dataclass(frozen=True)
 class Tip:
+    """A header of the store: its height on its branch, hash and cumulative work."""
+
     height: int
     hash: bytes  # internal byte order
     chainwork: int
 
     @property
     def hash_hex(self) -> str:
+        """The hash as explorers show it (byte-reversed hex)."""
         return hash_hex(self.hash)
+
+    def __repr__(self) -> str:
+        return f"Tip(height={self.height}, hash={self.hash_hex}, chainwork={self.chainwork:#x})"
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A chain the store knows: its ``tip`` (no header has it for parent),
+    where it leaves the best chain (``fork_point``: the tip itself for the
+    best chain) and whether it is the best chain."""
+
+    tip: Tip
+    fork_point: Tip
+    is_best: bool
+
+    @property
+    def length(self) -> int:
+        """Headers on this branch above its fork point (0 for the best chain)."""
+        return self.tip.height - self.fork_point.height
 
 
 @dataclass(frozen=True)
@@ -83,6 +107,13 @@ class Reorg:
     disconnected: list[bytes]
     connected: list[bytes]
 
+    def __repr__(self) -> str:
+        return (
+            f"Reorg({self.old_tip!r} -> {self.new_tip!r} from {self.common_ancestor!r}, "
+            f"disconnected={[hash_hex(h) for h in self.disconnected]}, "
+            f"connected={[hash_hex(h) for h in self.connected]})"
+        )
+
 
 @dataclass(frozen=True)
 class ConnectResult:
@@ -93,6 +124,13 @@ class ConnectResult:
     new_best: list[bytes] = field(
         default_factory=list
     )  # hashes that joined the best chain, upwards
+
+    def __repr__(self) -> str:
+        return (
+            f"ConnectResult(tip={self.tip!r}, added={self.added}, "
+            f"tip_changed={self.tip_changed}, reorg={self.reorg!r}, "
+            f"new_best={[hash_hex(h) for h in self.new_best]})"
+        )
 
 
 class HeadersStore:
@@ -343,6 +381,51 @@ class HeadersStore:
                 return
             hashes = self._records.hashes_for(np.frombuffer(recs, dtype=np.int64))
         yield from (hashes[i : i + 32] for i in range(0, len(hashes), 32))
+
+    # --- forks --------------------------------------------------------------------
+
+    def _rec_of(self, block_hash: bytes) -> int:
+        rec = self._records.index.get(bytes(block_hash))
+        if rec is None:
+            raise UnknownHeaderError(f"block {hash_hex(bytes(block_hash))} is not in the store")
+        return rec
+
+    def chains(self) -> list[Branch]:
+        """Every branch the store knows (as Core's ``getchaintips``): the best
+        chain first, then the others by chainwork, most first."""
+        with self._lock:
+            best = self._best[-1]
+            branches = []
+            for rec in header_forks.branch_tips(self._records):
+                fork = self._path_from_best(rec)[0]
+                branches.append(Branch(self._tip_of(rec), self._tip_of(fork), rec == best))
+        branches.sort(key=lambda b: (not b.is_best, -b.tip.chainwork, b.tip.height))
+        return branches
+
+    def ancestor(self, block_hash: bytes, height: int) -> Tip | None:
+        """The ancestor at ``height`` of a stored header, on that header's own
+        branch (None above it or below 0). Raises UnknownHeaderError."""
+        with self._lock:
+            rec = header_forks.ancestor_at(self._records, self._rec_of(block_hash), height)
+            return None if rec is None else self._tip_of(rec)
+
+    def common_ancestor(self, a: bytes, b: bytes) -> Tip:
+        """The highest header both ``a`` and ``b`` descend from (or are).
+        Raises UnknownHeaderError if either is not stored."""
+        with self._lock:
+            recs = self._records
+            return self._tip_of(
+                header_forks.common_ancestor(recs, self._rec_of(a), self._rec_of(b))
+            )
+
+    def chainwork_at(self, height: int, branch: bytes | None = None) -> int | None:
+        """The cumulative work at ``height`` on the branch that ends at (or
+        passes through) header ``branch`` (default: the best chain); None
+        when the branch has no header at that height. Raises UnknownHeaderError."""
+        with self._lock:
+            tip = self._best[-1] if branch is None else self._rec_of(branch)
+            rec = header_forks.ancestor_at(self._records, tip, height)
+            return None if rec is None else self._records.work(rec)
 
     # --- lifecycle ------------------------------------------------------------------
 

@@ -10,6 +10,20 @@ reach the manager through ``handlers.manager``.
 Banned peers (in the peer store) are not dialed. Dropped connections are
 redialed in the background with capped, jittered exponential backoff; a
 refused connection is retried too (a restarted node is back in seconds).
+
+Options beyond the configured peers (all off by default):
+
+* ``use_persisted_peers``: also dial every peer the peer store remembers
+  that is not banned (configured ones are not dialled twice);
+* ``discover_peers``: learn peers from ``addr``/``addrv2`` and dial them
+  while fewer than ``target_peers`` peers are connected
+  (:mod:`peerpool.bitcoin.peer_finder`);
+* ``wait_for``: ``async with`` returns once that many connections are up,
+  or raises :class:`~peerpool.errors.PeerTimeoutError` after ``wait_timeout``.
+
+``tx_announcements`` and ``block_announcements`` gather what every
+connection announces, each item naming its peer
+(:mod:`peerpool.bitcoin.announcements`).
 """
 
 from __future__ import annotations
@@ -22,13 +36,28 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
 from peerpool.bitcoin import messages as msgs
+from peerpool.bitcoin.announcements import (
+    BLOCK_TYPES,
+    DEFAULT_ANNOUNCEMENT_QUEUE_SIZE,
+    TX_TYPES,
+    Announcement,
+    AnnouncementQueue,
+)
 from peerpool.bitcoin.budget import DEFAULT_PAYLOAD_BUDGET, PayloadBudget
 from peerpool.bitcoin.client import BitcoinClient
 from peerpool.bitcoin.handlers import Handlers, Mode
 from peerpool.bitcoin.networks import Network, get_network, sha256d
+from peerpool.bitcoin.peer_discovery import DEFAULT_PEERS_PER_GROUP, Discovery
+from peerpool.bitcoin.peer_finder import PeerFinder
 from peerpool.bitcoin.peer_store import PeerStore
 from peerpool.bitcoin.protocol import ProtocolConfig
-from peerpool.errors import BannedPeerError, InputError, PeerpoolError, PeerTimeoutError
+from peerpool.errors import (
+    AddressError,
+    BannedPeerError,
+    InputError,
+    PeerpoolError,
+    PeerTimeoutError,
+)
 from peerpool.net import PEER, Address, Backoff, ProxyConfig, StreamIsolation, parse_address
 from peerpool.pool import ClientPool, ConnectionInfo
 
@@ -39,6 +68,8 @@ T = TypeVar("T")
 #: Reconnects: quick at first (a restarted node is back in about a second),
 #: then at most every 30 s.
 DEFAULT_RECONNECT_BACKOFF = Backoff(initial=0.5, multiplier=2.0, cap=30.0, jitter=0.2)
+#: Peers a discovering manager wants connected: Bitcoin Core's outbound full-relay count.
+DEFAULT_TARGET_PEERS = 8
 
 
 @dataclass(frozen=True)
@@ -81,14 +112,38 @@ class ClientManager(ClientPool[BitcoinClient]):
         reconnect_backoff: Backoff | None = None,
         connect_timeout: float = 30.0,
         payload_budget: int | None = DEFAULT_PAYLOAD_BUDGET,
+        use_persisted_peers: bool = False,
+        discover_peers: bool = False,
+        target_peers: int = DEFAULT_TARGET_PEERS,
+        peers_per_group: int = DEFAULT_PEERS_PER_GROUP,
+        wait_for: int = 0,
+        wait_timeout: float = 30.0,
         **client_options: Any,
     ) -> None:
         """``client_options`` go to each BitcoinClient (``ping_interval``,
         ``request_timeout``, ``read_size``, ...). ``payload_budget``: bytes of
         non-block messages all connections together may be gathering at once
-        (:mod:`peerpool.bitcoin.budget`); None for no total."""
+        (:mod:`peerpool.bitcoin.budget`); None for no total.
+
+        ``use_persisted_peers``: dial the peer store's peers that are not
+        banned beside ``peers`` (needs ``peer_store``). ``discover_peers``:
+        learn peers from ``addr``/``addrv2`` and dial them while fewer than
+        ``target_peers`` distinct peers are connected, at most
+        ``peers_per_group`` per address group. ``wait_for``: connections
+        ``async with`` waits for, at most ``wait_timeout`` seconds.
+
+        Raises InputError for a bad option (``use_persisted_peers`` without
+        a store, a count below its minimum) and AddressError for a bad peer."""
         if concurrency < 1:
             raise InputError("concurrency must be at least 1")
+        if use_persisted_peers and peer_store is None:
+            raise InputError("use_persisted_peers needs a peer_store")
+        if wait_for < 0 or target_peers < 1 or peers_per_group < 1:
+            raise InputError("wait_for must be >= 0, target_peers and peers_per_group >= 1")
+        if not wait_timeout > 0:
+            raise InputError(
+                f"wait_timeout must be a positive number of seconds, not {wait_timeout}"
+            )
         self.network = get_network(network) if isinstance(network, str) else network
         self.handlers = handlers if handlers is not None else Handlers()
         self.handlers.manager = self
@@ -101,9 +156,14 @@ class ClientManager(ClientPool[BitcoinClient]):
         self.reconnect_backoff = reconnect_backoff or DEFAULT_RECONNECT_BACKOFF
         self.client_options = client_options
         self.payload_budget = None if payload_budget is None else PayloadBudget(payload_budget)
+        self.wait_for = wait_for
+        self.wait_timeout = wait_timeout
+        configured = [parse_address(p, self.network.default_port) for p in _as_list(peers)]
+        if use_persisted_peers:
+            configured += self._persisted_peers({a.node_id for a in configured})
         slots = [
             _SlotAddress(a.host, a.port, a.kind, slot)
-            for a in (parse_address(p, self.network.default_port) for p in _as_list(peers))
+            for a in configured
             for slot in range(concurrency)
         ]
         super().__init__(
@@ -112,17 +172,54 @@ class ClientManager(ClientPool[BitcoinClient]):
         self._turn = itertools.count()
         self._peers_changed = asyncio.Condition()
         self._generation = 0
+        self.finder: PeerFinder | None = None
+        if discover_peers:
+            discovery = Discovery(peers_per_group=peers_per_group)
+            self.finder = PeerFinder(self, discovery, target_peers)
+        self._announcement_queues: dict[str, AnnouncementQueue] = {}
+
+    def _persisted_peers(self, configured: set[str]) -> list[Address]:
+        """The store's peers that are not banned and not configured already."""
+        store = self.peer_store
+        assert store is not None
+        found = []
+        for peer in store.usable(store.peers()):
+            try:
+                address = parse_address(peer, self.network.default_port)
+            except AddressError as exc:  # a key another program wrote: not ours to dial
+                log.warning("peer store entry %r skipped: %s", peer, exc)
+                continue
+            if address.node_id not in configured:
+                configured.add(address.node_id)
+                found.append(address)
+        return found
 
     # --- lifecycle ----------------------------------------------------------------
 
     async def __aenter__(self) -> ClientManager:
         """Start connecting to every peer (in the background) and keep the
-        connections up until the block ends. Use ``wait_for_n_peers`` to wait."""
+        connections up until the block ends; with ``wait_for``, return once
+        that many connections are up. Raises PeerTimeoutError (the manager
+        closed again) if they are not up within ``wait_timeout``."""
         self.start_reconnect_task(self.reconnect_backoff)
+        if self.finder is not None:
+            self.finder.start()
+        if self.wait_for:
+            try:
+                await self.wait_for_n_peers(self.wait_for, self.wait_timeout)
+            except BaseException:
+                await self.close_all()
+                raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close_all()
+
+    async def close_all(self) -> list[tuple[str, BaseException]]:
+        """Stop discovery (if on), then close every connection (see ClientPool)."""
+        if self.finder is not None:
+            await self.finder.stop()
+        return await super().close_all()
 
     # --- ClientPool hooks ---------------------------------------------------------------
 
@@ -150,6 +247,8 @@ class ClientManager(ClientPool[BitcoinClient]):
         )
 
     async def on_connected(self, conn: ConnectionInfo, client: BitcoinClient) -> None:
+        if self.finder is not None:
+            await self.finder.on_connected(client)
         await self._notify()
 
     async def on_disconnected(
@@ -157,7 +256,49 @@ class ClientManager(ClientPool[BitcoinClient]):
     ) -> None:
         if cause is not None:
             log.info("%s: disconnected: %s", client, cause)
+        if self.finder is not None:
+            self.finder.on_disconnected(conn.node_id)
         await self._notify()
+
+    def add_learned_address(self, address: Address) -> str:
+        """Add a peer found by discovery (one connection, slot 0); returns its node id."""
+        return self.add_address(_SlotAddress(address.host, address.port, address.kind, 0))
+
+    # --- what connections deliver ---------------------------------------------------
+
+    def note_message(self, message: msgs.Message, client: BitcoinClient) -> None:
+        """Called by each client for every message after its handlers: feeds
+        the announcement queues and discovery. Never raises."""
+        if isinstance(message, msgs.Inv) and self._announcement_queues:
+            for item in message.items:
+                kind = (
+                    "tx" if item.kind in TX_TYPES else "block" if item.kind in BLOCK_TYPES else ""
+                )
+                queue = self._announcement_queues.get(kind)
+                if queue is not None:
+                    queue.put(Announcement(item, client.peer, client.id))
+        elif isinstance(message, (msgs.Addr, msgs.AddrV2)) and self.finder is not None:
+            self.finder.on_addresses(message, client)
+
+    def _announcements(self, kind: str) -> asyncio.Queue[Announcement]:
+        queue = self._announcement_queues.get(kind)
+        if queue is None:
+            queue = self._announcement_queues[kind] = AnnouncementQueue(
+                kind, DEFAULT_ANNOUNCEMENT_QUEUE_SIZE
+            )
+        return queue.queue
+
+    @property
+    def tx_announcements(self) -> asyncio.Queue[Announcement]:
+        """Transaction announcements (``inv``) of every connection from the
+        first access on, each with its peer; bounded (the oldest are dropped)."""
+        return self._announcements("tx")
+
+    @property
+    def block_announcements(self) -> asyncio.Queue[Announcement]:
+        """Block announcements (``inv``) of every connection from the first
+        access on, each with its peer; bounded (the oldest are dropped)."""
+        return self._announcements("block")
 
     async def _notify(self) -> None:
         async with self._peers_changed:
@@ -181,7 +322,8 @@ class ClientManager(ClientPool[BitcoinClient]):
         return clients[next(self._turn) % len(clients)]
 
     async def wait_for_n_peers(self, n: int, timeout: float | None = None) -> list[BitcoinClient]:
-        """Wait until at least ``n`` connections are up; raises PeerTimeoutError."""
+        """Wait until at least ``n`` connections are up and return them;
+        raises PeerTimeoutError after ``timeout`` seconds (None: no limit)."""
 
         async def enough() -> None:
             async with self._peers_changed:

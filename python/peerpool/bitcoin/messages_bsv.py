@@ -134,6 +134,14 @@ class Reject(Message):
         """The rejected object's hash as displayed (byte-reversed), if any."""
         return self.data[::-1].hex() if self.data else None
 
+    def __repr__(self) -> str:
+        try:
+            code = RejectCode(self.code).name
+        except ValueError:
+            code = f"{self.code:#04x}"
+        about = f", {self.hash_hex}" if self.data else ""
+        return f"Reject({self.message!r}, {code}, {self.reason!r}{about})"
+
     def encode(self) -> bytes:
         return b"".join(
             (put_var_str(self.message), bytes([self.code]), put_var_str(self.reason), self.data)

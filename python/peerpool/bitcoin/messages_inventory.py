@@ -20,6 +20,7 @@ from peerpool.bitcoin.messages_wire import (
     put_compact_size,
     put_u32,
 )
+from peerpool.bitcoin.networks import sha256d
 from peerpool.errors import InputError
 
 # MAX_INV_SZ in Bitcoin Core (src/net_processing.cpp) and in Bitcoin SV for
@@ -72,6 +73,27 @@ class InvVector(NamedTuple):
     kind: int
     hash: bytes
 
+    @property
+    def hash_hex(self) -> str:
+        """The hash as explorers show it (byte-reversed hex)."""
+        return display_hex(self.hash)
+
+    def __repr__(self) -> str:
+        try:
+            kind = InvType(self.kind).name
+        except ValueError:
+            kind = str(self.kind)
+        return f"InvVector({kind}, {display_hex(self.hash)})"
+
+
+def display_hex(item_hash: bytes) -> str:
+    """A hash in display order: byte-reversed hex, as explorers and RPC show it."""
+    return bytes(item_hash)[::-1].hex()
+
+
+#: Entries an inventory list's repr names before it says how many more there are.
+_REPR_ITEMS = 10
+
 
 _ListT = TypeVar("_ListT", bound="InventoryList")
 
@@ -81,6 +103,12 @@ class InventoryList(Message):
     """The shape shared by inv, getdata and notfound: a list of inventory entries."""
 
     items: tuple[InvVector, ...]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(repr(item) for item in self.items[:_REPR_ITEMS])
+        more = len(self.items) - _REPR_ITEMS
+        tail = f", ... {more} more" if more > 0 else ""
+        return f"{type(self).__name__}([{shown}{tail}])"
 
     def __post_init__(self) -> None:
         for kind, item_hash in self.items:
@@ -103,17 +131,17 @@ class InventoryList(Message):
         return cls(tuple(InvVector._make(entry) for entry in _INV_ENTRY.iter_unpack(body)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Inv(InventoryList):
     COMMAND: ClassVar[str] = "inv"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class GetData(InventoryList):
     COMMAND: ClassVar[str] = "getdata"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class NotFound(InventoryList):
     COMMAND: ClassVar[str] = "notfound"
 
@@ -128,6 +156,14 @@ class _LocatorMessage(Message):
     version: int
     locator: tuple[bytes, ...]
     hash_stop: bytes = bytes(HASH_SIZE)
+
+    def __repr__(self) -> str:
+        first = display_hex(self.locator[0]) if self.locator else "none"
+        stop = display_hex(self.hash_stop) if any(self.hash_stop) else "none"
+        return (
+            f"{type(self).__name__}(version={self.version}, {len(self.locator)} locator "
+            f"hashes from {first}, stop={stop})"
+        )
 
     def __post_init__(self) -> None:
         check_uint(self.version, 32, "version")
@@ -156,12 +192,12 @@ class _LocatorMessage(Message):
         return cls(version, locator, hash_stop)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class GetHeaders(_LocatorMessage):
     COMMAND: ClassVar[str] = "getheaders"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class GetBlocks(_LocatorMessage):
     COMMAND: ClassVar[str] = "getblocks"
 
@@ -174,6 +210,13 @@ class Headers(Message):
 
     COMMAND: ClassVar[str] = "headers"
     headers: bytes
+
+    def __repr__(self) -> str:
+        if not self.count:
+            return "Headers(0 headers)"
+        first = display_hex(sha256d(self.header(0)))
+        last = display_hex(sha256d(self.header(self.count - 1)))
+        return f"Headers({self.count} headers, {first} .. {last})"
 
     def __post_init__(self) -> None:
         if len(self.headers) % BLOCK_HEADER_SIZE:
@@ -219,6 +262,9 @@ class Tx(Message):
 
     COMMAND: ClassVar[str] = "tx"
     raw: bytes
+
+    def __repr__(self) -> str:
+        return f"Tx({display_hex(sha256d(self.raw))}, {len(self.raw)} bytes)"
 
     def __post_init__(self) -> None:
         if len(self.raw) < MIN_TRANSACTION_SIZE:

@@ -233,6 +233,30 @@ class PeerStore:
             now = self._clock()
             return [p for p in peers if not _banned(self._peers.get(p), now)]
 
+    def peers(self) -> list[str]:
+        """Every peer the store has a record of (banned ones too), in key order."""
+        with self._lock:
+            self._refresh()
+            return sorted(self._peers)
+
+    def remember(self, peers: list[str], *, limit: int | None = None) -> list[str]:
+        """Add an empty record for each of ``peers`` the store does not know
+        (peers learned from ``addr``, say), in one write; returns the ones
+        added. With ``limit``, none is added once the store holds that many
+        records. Raises PeerStoreWriteError when the file cannot be written."""
+        with self._lock, self._file_lock():
+            self._refresh()
+            added = []
+            for peer in peers:
+                if limit is not None and len(self._peers) >= limit:
+                    break
+                if peer not in self._peers:
+                    self._peers[peer] = PeerRecord()
+                    added.append(peer)
+            if added:
+                self._save()
+            return added
+
     def reload(self) -> None:
         """See what other processes wrote since our last read or write."""
         with self._lock:

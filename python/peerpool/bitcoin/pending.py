@@ -5,8 +5,10 @@ A ``BitcoinClient`` in ``Mode.HIGH_LEVEL`` hands every message to
 matched to the requests waiting for them (``headers`` to the one outstanding
 ``getheaders``; a block, its chunks or a ``notfound`` to ``get_block`` by
 hash; a ``reject`` to ``broadcast_transaction`` by txid), and announcements go
-into the bounded inv queue. When the connection ends every waiter fails with
-the reason.
+into two bounded queues, one for blocks and one for transactions, so that a
+tip follower and a mempool watcher can share a connection (and the combined
+``inv_queue`` of old, once something asked for it). When the connection ends
+every waiter fails with the reason.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from peerpool.bitcoin import messages as msgs
+from peerpool.bitcoin.announcements import BLOCK_TYPES, TX_TYPES
 from peerpool.bitcoin.blocks import Chunk
 from peerpool.bitcoin.handlers import Block
 from peerpool.bitcoin.headers import hash_headers
@@ -25,10 +28,6 @@ from peerpool.errors import BlockNotFoundError, PeerpoolError
 log = logging.getLogger("peerpool.bitcoin")
 
 ChunkCallback = Callable[[Chunk], Awaitable[None]]
-
-#: Inventory types that announce blocks and transactions.
-_BLOCK_TYPES = frozenset({msgs.InvType.BLOCK, msgs.InvType.CMPCT_BLOCK, msgs.InvType.WITNESS_BLOCK})
-_TX_TYPES = frozenset({msgs.InvType.TX, msgs.InvType.WTX, msgs.InvType.WITNESS_TX})
 
 
 @dataclass
@@ -49,14 +48,25 @@ class TxBroadcast:
 
 class PendingRequests:
     def __init__(self, inv_queue_size: int) -> None:
-        # Bounded: when the application does not drain it, the oldest
+        # Bounded: when the application does not drain them, the oldest
         # announcements are dropped (and counted) rather than memory growing.
-        self.inv_queue: asyncio.Queue[msgs.InvVector] = asyncio.Queue(inv_queue_size)
+        self.queue_size = inv_queue_size
+        self.block_queue: asyncio.Queue[msgs.InvVector] = asyncio.Queue(inv_queue_size)
+        self.tx_queue: asyncio.Queue[msgs.InvVector] = asyncio.Queue(inv_queue_size)
+        self._inv_queue: asyncio.Queue[msgs.InvVector] | None = None
         self.inv_dropped = 0
         self.headers_waiter: asyncio.Future[msgs.Headers] | None = None
         self.blocks: dict[bytes, BlockRequest] = {}
         self.broadcasts: list[TxBroadcast] = []
         self.watched: dict[bytes, asyncio.Future[None]] = {}  # hashes awaited in an inv
+
+    @property
+    def inv_queue(self) -> asyncio.Queue[msgs.InvVector]:
+        """Block and transaction announcements together, from the first access
+        on (made on demand: a queue nobody reads would only drop)."""
+        if self._inv_queue is None:
+            self._inv_queue = asyncio.Queue(self.queue_size)
+        return self._inv_queue
 
     # --- registering ----------------------------------------------------------
 
@@ -118,8 +128,10 @@ class PendingRequests:
             self._on_headers(message)
         elif isinstance(message, msgs.Inv):
             for item in message.items:
-                if item.kind in _BLOCK_TYPES or item.kind in _TX_TYPES:
-                    self._announce(item)
+                if item.kind in BLOCK_TYPES:
+                    self._announce(item, self.block_queue)
+                elif item.kind in TX_TYPES:
+                    self._announce(item, self.tx_queue)
         elif isinstance(message, msgs.NotFound):
             for item in message.items:
                 request = self.blocks.pop(item.hash, None)
@@ -137,7 +149,8 @@ class PendingRequests:
             return
         # not asked for: a BIP130 announcement of new blocks
         for block_hash in hash_headers(message.headers):
-            self._announce(msgs.InvVector(msgs.InvType.BLOCK, block_hash.tobytes()))
+            item = msgs.InvVector(msgs.InvType.BLOCK, block_hash.tobytes())
+            self._announce(item, self.block_queue)
 
     def _on_tx_reject(self, reject: msgs.Reject) -> None:
         for broadcast in self.broadcasts:
@@ -146,16 +159,23 @@ class PendingRequests:
                 broadcast.future.set_result(reject)
                 return
 
-    def _announce(self, item: msgs.InvVector) -> None:
+    def _announce(self, item: msgs.InvVector, queue: asyncio.Queue[msgs.InvVector]) -> None:
         watcher = self.watched.get(item.hash)
         if watcher is not None and not watcher.done():
             watcher.set_result(None)
-        if self.inv_queue.full():
-            self.inv_queue.get_nowait()
+        self._put(queue, item)
+        if self._inv_queue is not None:
+            self._put(self._inv_queue, item)
+
+    def _put(self, queue: asyncio.Queue[msgs.InvVector], item: msgs.InvVector) -> None:
+        if queue.full():
+            queue.get_nowait()
             self.inv_dropped += 1
             if self.inv_dropped in (1, 1000) or self.inv_dropped % 100_000 == 0:
-                log.warning("inv queue full: %d announcements dropped so far", self.inv_dropped)
-        self.inv_queue.put_nowait(item)
+                log.warning(
+                    "announcement queue full: %d announcements dropped so far", self.inv_dropped
+                )
+        queue.put_nowait(item)
 
     # --- the end --------------------------------------------------------------------
 

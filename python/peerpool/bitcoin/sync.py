@@ -78,12 +78,12 @@ async def follow_tips(
     Each result has the new ``tip``; ``reorg`` is set when the best chain
     moved to another branch (old tip, new tip, common ancestor, hashes
     disconnected and connected). Block announcements are taken from the
-    client's inv queue (transaction announcements there are dropped), so use
-    one client per follower.
+    client's ``block_queue``, so its ``tx_queue`` stays free for a mempool
+    watcher on the same client; use one follower per client.
     """
     for change in await sync_headers(client, store):
         yield change
-    queue = client.inv_queue
+    queue = client.block_queue
     while True:
         await _next_block_announcement(queue, poll_interval)
         for change in await sync_headers(client, store):

@@ -179,8 +179,18 @@ impl Chunk {
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
+        // the block hash in display order (byte-reversed), as explorers show it
+        let hash: String = self
+            .block_hash
+            .bind(py)
+            .as_bytes()
+            .iter()
+            .rev()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         format!(
-            "Chunk({}/{}, {} transactions from #{}, {} bytes)",
+            "Chunk({} {}/{}, {} transactions from #{}, {} bytes)",
+            hash,
             self.chunk_num + 1,
             self.num_chunks,
             PyUntypedArrayMethods::len(self.tx_offsets.bind(py)),
