@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from peerpool.bitcoin.messages_addr import Addr, AddrV2, AddrV2Entry, TimedAddress, bytes_to_ip
-from peerpool.errors import AddressError, BadPeerAddressError
+from peerpool.errors import AddressError, BadPeerAddressError, InputError
 from peerpool.net import Address
 from peerpool.net.address import AddressKind, onion_v3_from_pubkey
 
@@ -143,9 +143,9 @@ class Discovery:
         retry_after: float = DEFAULT_RETRY_AFTER,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Raises InputError (BadPeerAddressError's base) for a limit below 1."""
+        """Raises InputError for a limit below 1."""
         if peers_per_group < 1 or max_known < 1:
-            raise BadPeerAddressError("peers_per_group and max_known must be at least 1")
+            raise InputError("peers_per_group and max_known must be at least 1")
         self.peers_per_group = peers_per_group
         self.max_known = max_known
         self.retry_after = retry_after

@@ -27,7 +27,7 @@ async def connect(node: RegtestNode) -> BitcoinClient:
 
 async def announced(client: BitcoinClient, txid: bytes) -> msgs.InvVector:
     while True:
-        item = await client.inv_queue.get()
+        item = await client.tx_queue.get()
         if item.hash == txid:
             return item
 
