@@ -50,3 +50,19 @@ def test_writes_leave_no_temporary_files_and_a_corrupt_file_is_a_typed_error(
     (tmp_path / "peers.btc-regtest.json").write_text("{not json")
     with pytest.raises(InputError):
         PeerStore(tmp_path, "btc-regtest")
+
+
+def test_remembered_peers_are_listed_and_persist_without_touching_known_ones(
+    tmp_path: Path,
+) -> None:
+    store = PeerStore(tmp_path, "bsv-regtest")
+    store.record_failure("127.0.0.1:1")
+    added = store.remember(["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:2"])
+    assert added == ["127.0.0.1:2", "127.0.0.1:3"]
+    record = store.get("127.0.0.1:1")
+    assert record is not None and record.failures == 1  # a known record is left as it was
+    again = PeerStore(tmp_path, "bsv-regtest")
+    assert again.peers() == ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]
+    # the limit counts every record: a flood of addresses does not grow the file
+    assert again.remember(["127.0.0.1:4", "127.0.0.1:5"], limit=4) == ["127.0.0.1:4"]
+    assert len(again) == 4 and again.remember([]) == []

@@ -83,6 +83,10 @@ async def test_low_level_mode_refuses_the_helpers(regtest_node: RegtestNode) -> 
             await client.broadcast_transaction(b"\x01" * 60)
         with pytest.raises(ModeError):
             _ = client.inv_queue
+        with pytest.raises(ModeError):
+            _ = client.block_queue
+        with pytest.raises(ModeError):
+            _ = client.tx_queue
         # the low-level path works: send getheaders, read the answer in a handler
         await client.send_message(
             msgs.GetHeaders(msgs.PROTOCOL_VERSION, (regtest_node.network.genesis_hash,))
