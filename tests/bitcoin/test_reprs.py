@@ -49,10 +49,14 @@ def test_headers_locator_and_tx_reprs() -> None:
         f"Headers(1 headers, {network.genesis_hash_hex} .. {network.genesis_hash_hex})"
     )
     getheaders = msgs.GetHeaders(70015, (HASH,))
-    assert repr(getheaders) == f"GetHeaders(version=70015, 1 locator hashes from {SHOWN}, stop=none)"
+    assert (
+        repr(getheaders) == f"GetHeaders(version=70015, 1 locator hashes from {SHOWN}, stop=none)"
+    )
     raw = bytes(60)
     assert repr(msgs.Tx(raw)) == f"Tx({sha256d(raw)[::-1].hex()}, 60 bytes)"
-    announcement = Announcement(msgs.InvVector(msgs.InvType.TX, HASH), "127.0.0.1:1", "127.0.0.1:1#2")
+    announcement = Announcement(
+        msgs.InvVector(msgs.InvType.TX, HASH), "127.0.0.1:1", "127.0.0.1:1#2"
+    )
     assert repr(announcement) == f"Announcement(InvVector(TX, {SHOWN}) from 127.0.0.1:1#2)"
     assert announcement.hash_hex == SHOWN
 
