@@ -36,6 +36,9 @@ RECHECK_INTERVAL = 5.0
 
 
 class PeerFinder:
+    """Dials learned peers for ``manager`` while it has fewer than
+    ``target_peers`` distinct peers connected (see the module)."""
+
     def __init__(self, manager: ClientManager, discovery: Discovery, target_peers: int) -> None:
         self.manager = manager
         self.discovery = discovery

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ from peerpool.bitcoin import messages as msgs
 from peerpool.bitcoin.announcements import Announcement
 from peerpool.bitcoin.sync import follow_tips, sync_headers
 from peerpool.errors import PeerTimeoutError
+from peerpool.net import Address
 from peerpool.testing import RegtestNode, ensure_bitcoind, free_port
 from peerpool.testing.blocks import BlockMaker
 from peerpool.testing.transactions import mempool_tx
@@ -160,6 +162,19 @@ class CountingListener:
             await self.server.wait_closed()
 
 
+class RecordingManager(ClientManager):
+    """Records every learned address the finder hands over to be dialled (a
+    banned peer would also be refused at the dial: this shows it is never tried)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dialled: list[str] = []
+
+    def add_learned_address(self, address: Address) -> str:
+        self.dialled.append(address.node_id)
+        return super().add_learned_address(address)
+
+
 @pytest.mark.parametrize("v2", [False, True], ids=["addr", "addrv2"])
 async def test_a_node_announced_by_addr_is_connected_to(
     second_node: RegtestNode, tmp_path: Path, v2: bool
@@ -173,7 +188,7 @@ async def test_a_node_announced_by_addr_is_connected_to(
     announced = [banned_address, second_node.p2p_address, over_limit_address]
     try:
         async with announcer(announced, v2) as scripted:
-            manager = ClientManager(
+            manager = RecordingManager(
                 [scripted],
                 "bsv-regtest",
                 peer_store=store,
@@ -192,6 +207,7 @@ async def test_a_node_announced_by_addr_is_connected_to(
                 await asyncio.sleep(1.0)  # time for any wrong dial to show
                 peers = {c.peer for c in manager.available()}
                 assert peers == {scripted, second_node.p2p_address}
+            assert manager.dialled == [second_node.p2p_address]  # dialled once, and only it
             assert banned.connections == 0  # banned: never dialled
             assert over_limit.connections == 0  # its group had its two peers
             # learned peers are kept in the store, for use_persisted_peers
