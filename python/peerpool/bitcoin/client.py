@@ -133,6 +133,8 @@ class BitcoinClient:
             budget=payload_budget,
         )
         self.requests = PendingRequests(inv_queue_size)
+        if manager is not None:
+            self.requests.on_announce = lambda item: manager.note_announcement(item, self)
         self._writer: asyncio.StreamWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._handshake: asyncio.Future[msgs.Version] | None = None
@@ -467,7 +469,7 @@ class BitcoinClient:
                 self._pong.set()
             if high:
                 self.requests.on_message(event)
-            if self.manager is not None:  # addresses and announcements with their peer
+            if self.manager is not None:  # addresses, for discovery
                 self.manager.note_message(event, self)
 
     # --- keepalive ---------------------------------------------------------------------

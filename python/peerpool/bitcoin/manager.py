@@ -267,18 +267,19 @@ class ClientManager(ClientPool[BitcoinClient]):
     # --- what connections deliver ---------------------------------------------------
 
     def note_message(self, message: msgs.Message, client: BitcoinClient) -> None:
-        """Called by each client for every message after its handlers: feeds
-        the announcement queues and discovery. Never raises."""
-        if isinstance(message, msgs.Inv) and self._announcement_queues:
-            for item in message.items:
-                kind = (
-                    "tx" if item.kind in TX_TYPES else "block" if item.kind in BLOCK_TYPES else ""
-                )
-                queue = self._announcement_queues.get(kind)
-                if queue is not None:
-                    queue.put(Announcement(item, client.peer, client.id))
-        elif isinstance(message, (msgs.Addr, msgs.AddrV2)) and self.finder is not None:
+        """Called by each client for every message after its handlers: hands
+        ``addr``/``addrv2`` to discovery (when on). Never raises."""
+        if isinstance(message, (msgs.Addr, msgs.AddrV2)) and self.finder is not None:
             self.finder.on_addresses(message, client)
+
+    def note_announcement(self, item: msgs.InvVector, client: BitcoinClient) -> None:
+        """Called by each HIGH_LEVEL client for every block or transaction its
+        peer announced (``inv``, or BIP130 ``headers``): feeds the manager's
+        announcement queues that exist. Never raises."""
+        kind = "tx" if item.kind in TX_TYPES else "block" if item.kind in BLOCK_TYPES else ""
+        queue = self._announcement_queues.get(kind)
+        if queue is not None:
+            queue.put(Announcement(item, client.peer, client.id))
 
     def _announcements(self, kind: str) -> asyncio.Queue[Announcement]:
         queue = self._announcement_queues.get(kind)
@@ -290,14 +291,15 @@ class ClientManager(ClientPool[BitcoinClient]):
 
     @property
     def tx_announcements(self) -> asyncio.Queue[Announcement]:
-        """Transaction announcements (``inv``) of every connection from the
+        """Transaction announcements of every HIGH_LEVEL connection from the
         first access on, each with its peer; bounded (the oldest are dropped)."""
         return self._announcements("tx")
 
     @property
     def block_announcements(self) -> asyncio.Queue[Announcement]:
-        """Block announcements (``inv``) of every connection from the first
-        access on, each with its peer; bounded (the oldest are dropped)."""
+        """Block announcements (``inv`` or BIP130 ``headers``) of every
+        HIGH_LEVEL connection from the first access on, each with its peer;
+        bounded (the oldest are dropped)."""
         return self._announcements("block")
 
     async def _notify(self) -> None:

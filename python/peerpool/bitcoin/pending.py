@@ -55,6 +55,8 @@ class PendingRequests:
         self.tx_queue: asyncio.Queue[msgs.InvVector] = asyncio.Queue(inv_queue_size)
         self._inv_queue: asyncio.Queue[msgs.InvVector] | None = None
         self.inv_dropped = 0
+        #: Called with every announcement as well (the manager's queues, with the peer).
+        self.on_announce: Callable[[msgs.InvVector], None] | None = None
         self.headers_waiter: asyncio.Future[msgs.Headers] | None = None
         self.blocks: dict[bytes, BlockRequest] = {}
         self.broadcasts: list[TxBroadcast] = []
@@ -166,6 +168,8 @@ class PendingRequests:
         self._put(queue, item)
         if self._inv_queue is not None:
             self._put(self._inv_queue, item)
+        if self.on_announce is not None:
+            self.on_announce(item)
 
     def _put(self, queue: asyncio.Queue[msgs.InvVector], item: msgs.InvVector) -> None:
         if queue.full():

@@ -287,6 +287,7 @@ async def test_follow_tips_and_a_tx_watcher_on_one_client(
     async with manager:
         client = manager.available()[0]
         announced = manager.tx_announcements  # from here on, with the peer
+        blocks = manager.block_announcements
         with HeadersStore(tmp_path / "headers", "bsv-regtest") as store:
             tips = follow_tips(client, store, poll_interval=WAIT)
             try:
@@ -320,6 +321,12 @@ async def test_follow_tips_and_a_tx_watcher_on_one_client(
                 [mined] = await asyncio.to_thread(node.generate, 1)
                 assert await asyncio.wait_for(follower, WAIT) == mined
                 assert store.tip.hash_hex == mined
+                # the manager's block queue saw it too (a BIP130 headers
+                # announcement: we asked for sendheaders), with the peer
+                block = await asyncio.wait_for(blocks.get(), WAIT)
+                while block.hash_hex != mined:
+                    block = await asyncio.wait_for(blocks.get(), WAIT)
+                assert block.item.kind == msgs.InvType.BLOCK and block.peer == node.p2p_address
             finally:
                 await tips.aclose()
 
