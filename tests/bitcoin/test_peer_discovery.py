@@ -136,3 +136,13 @@ def test_never_tried_peers_come_first_and_memory_is_bounded() -> None:
     assert order == ["10.0.0.2:1", "10.0.0.3:1", "10.0.0.1:1"]
     with pytest.raises(InputError):
         Discovery(peers_per_group=0)
+
+
+def test_one_source_cannot_fill_the_table() -> None:
+    discovery = Discovery(max_known=10, max_per_source=3)
+    flood = addresses(*(f"10.0.0.{i}:1" for i in range(1, 9)))
+    assert len(discovery.learn(flood, source="127.0.0.1:1")) == 3
+    assert discovery.learn(flood, source="127.0.0.1:1") == []  # its share is used up
+    honest = discovery.learn(addresses("10.9.0.1:1", "10.0.0.1:1"), source="127.0.0.1:2")
+    assert [a.node_id for a in honest] == ["10.9.0.1:1"]  # known ones are not counted again
+    assert len(discovery) == 4

@@ -13,8 +13,10 @@ so the rules are tested without a network:
 * at most ``peers_per_group`` connections per address group (the /16 of an
   IPv4 address, the /32 of an IPv6 one, as Bitcoin Core's netgroups): a peer
   that floods us with addresses of one subnet it controls gets few slots;
-* at most ``max_known`` addresses are kept (the first learned win), and a
-  peer tried less than ``retry_after`` seconds ago is not tried again.
+* at most ``max_known`` addresses are kept (the first learned win), at most
+  ``max_per_source`` from any one announcing peer (no single peer fills the
+  table), and a peer tried less than ``retry_after`` seconds ago is not
+  tried again.
 
 Banned peers are never candidates (the caller passes the peer store's check).
 """
@@ -26,7 +28,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from peerpool.bitcoin.messages_addr import Addr, AddrV2, AddrV2Entry, TimedAddress, bytes_to_ip
+from peerpool.bitcoin.messages_addr import (
+    MAX_ADDR_ENTRIES,
+    Addr,
+    AddrV2,
+    AddrV2Entry,
+    TimedAddress,
+    bytes_to_ip,
+)
 from peerpool.errors import AddressError, BadPeerAddressError, InputError
 from peerpool.net import Address
 from peerpool.net.address import AddressKind, onion_v3_from_pubkey
@@ -36,8 +45,15 @@ NET_IPV4 = 1
 NET_IPV6 = 2
 NET_TORV3 = 4
 
+#: Bitcoin Core makes one outbound connection per netgroup; two here, so that
+#: a private network inside one /16 (or loopback) still gets a second peer.
 DEFAULT_PEERS_PER_GROUP = 2
+#: Addresses kept in all: a few thousand are plenty to find eight peers, and
+#: bound what a flood of addr messages can cost.
 DEFAULT_MAX_KNOWN = 5_000
+#: Addresses kept from one announcing peer: one full addr message's worth
+#: (MAX_ADDR_ENTRIES), so that no single peer fills the table (an eclipse).
+DEFAULT_MAX_PER_SOURCE = MAX_ADDR_ENTRIES
 #: Seconds before a learned peer that was tried (and failed or dropped) is tried again.
 DEFAULT_RETRY_AFTER = 60.0
 
@@ -140,14 +156,17 @@ class Discovery:
         *,
         peers_per_group: int = DEFAULT_PEERS_PER_GROUP,
         max_known: int = DEFAULT_MAX_KNOWN,
+        max_per_source: int = DEFAULT_MAX_PER_SOURCE,
         retry_after: float = DEFAULT_RETRY_AFTER,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Raises InputError for a limit below 1."""
-        if peers_per_group < 1 or max_known < 1:
-            raise InputError("peers_per_group and max_known must be at least 1")
+        if min(peers_per_group, max_known, max_per_source) < 1:
+            raise InputError("peers_per_group, max_known and max_per_source must be at least 1")
         self.peers_per_group = peers_per_group
         self.max_known = max_known
+        self.max_per_source = max_per_source
+        self._per_source: dict[str, int] = {}
         self.retry_after = retry_after
         self._clock = clock
         self._known: dict[str, _Known] = {}
@@ -158,15 +177,21 @@ class Discovery:
     def __contains__(self, node_id: object) -> bool:
         return node_id in self._known
 
-    def learn(self, addresses: Iterable[Address]) -> list[Address]:
-        """Remember these addresses; returns the ones that were new (beyond
-        ``max_known`` addresses new ones are not kept)."""
+    def learn(self, addresses: Iterable[Address], source: str = "") -> list[Address]:
+        """Remember these addresses, announced by peer ``source``; returns the
+        ones that were new. Beyond ``max_known`` addresses in all, or
+        ``max_per_source`` from this source, new ones are not kept."""
         new = []
+        taken = self._per_source.get(source, 0)
         for address in addresses:
-            if address.node_id in self._known or len(self._known) >= self.max_known:
+            if address.node_id in self._known:
                 continue
+            if len(self._known) >= self.max_known or taken >= self.max_per_source:
+                break
             self._known[address.node_id] = _Known(address)
             new.append(address)
+            taken += 1
+        self._per_source[source] = taken
         return new
 
     def tried(self, node_id: str) -> None:

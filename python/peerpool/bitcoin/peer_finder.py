@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("peerpool.bitcoin")
 
-#: How often the finder looks again without a connect, disconnect or new address:
-#: tried peers become candidates again after ``retry_after``.
+#: How often the finder looks again without a connect, disconnect or new address
+#: (tried peers become candidates again after ``retry_after``): often enough
+#: to notice that at once, rarely enough to cost nothing.
 RECHECK_INTERVAL = 5.0
 
 
@@ -95,7 +96,7 @@ class PeerFinder:
             log.info("%s: %d address entries name no peer: %s", client, len(errors), errors[0])
         if self.manager.proxy is None:  # an onion address is dialled through Tor only
             peers = [p for p in peers if p.kind is not AddressKind.ONION]
-        new = self.discovery.learn(peers)
+        new = self.discovery.learn(peers, source=client.peer)
         store = self.manager.peer_store
         if new and store is not None:
             try:
