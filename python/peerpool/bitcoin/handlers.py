@@ -37,8 +37,9 @@ log = logging.getLogger("peerpool.bitcoin")
 
 class Mode(enum.Enum):
     """HIGH_LEVEL: the client also feeds internal queues, so that
-    ``get_headers``/``get_block``/``broadcast_transaction`` and the inv queue
-    work. LOW_LEVEL: messages only go to the handlers; those helpers raise
+    ``get_headers``/``get_block``/``broadcast_transaction`` and the
+    announcement queues (``block_queue``, ``tx_queue``, the manager's) work.
+    LOW_LEVEL: messages only go to the handlers; those helpers raise
     :class:`~peerpool.errors.ModeError`."""
 
     HIGH_LEVEL = "high-level"

@@ -91,7 +91,7 @@ class PendingRequests:
 
     def watch(self, item_hash: bytes) -> asyncio.Future[None]:
         """A future resolved when the peer announces ``item_hash`` (without
-        taking the announcement from the inv queue)."""
+        taking the announcement from the announcement queues)."""
         future = self.watched.get(item_hash)
         if future is None or future.done():
             future = self.watched[item_hash] = asyncio.get_running_loop().create_future()
