@@ -3,7 +3,7 @@
 //! The scanner's state and its public surface are in `txscan`.
 
 use super::{ScanError, TxScanner, WitnessLayout, HEADER_LEN, MIN_TX_LEN, OUTPOINT_LEN};
-use crate::bitcoin::txwalk::{walk_tx, SkipAll};
+use crate::bitcoin::txwalk::{walk_tx, Prefetcher, SkipAll};
 use crate::compact::{decode_complete, encoded_len_from_marker};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,7 +143,9 @@ impl TxScanner {
     /// is split or malformed is left to the phase machine.
     fn walk_whole(&mut self, data: &[u8], i: &mut usize, base: u64) -> Result<bool, ScanError> {
         let from = *i;
+        let mut ahead = Prefetcher::new(from);
         while self.phase == Phase::Version && self.need == 4 && *i < data.len() {
+            ahead.advance(data, *i);
             let Some(tx) = walk_tx(data, *i, self.allow_witness, &mut SkipAll) else {
                 break;
             };
