@@ -149,7 +149,8 @@ impl PyColumns {
     }
 
     /// Every column, as a plain dict (what to pickle or send to another process).
-    fn to_dict<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    #[pyo3(name = "to_dict")]
+    fn all_columns<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         for key in KEYS {
             d.set_item(key, self.column(py, key)?)?;
