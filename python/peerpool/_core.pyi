@@ -40,6 +40,7 @@ __all__ = [
     "parse_chunk",
     "read_compact_size",
     "release_chunk_buffers",
+    "row_pairs",
     "target_bytes_to_bits",
     "transaction_txids",
     "tx_offsets",
@@ -176,6 +177,9 @@ class Columns:
     def to_dict(self) -> dict[str, npt.NDArray[typing.Any]]: ...
 
 def parse_block(block: _Bytes, allow_witness: bool = True) -> Columns: ...
+def row_pairs(
+    keys: bytes, key_width: int, values: bytes, value_width: int, start: int, stop: int
+) -> list[tuple[bytes, bytes]]: ...
 def parse_chunk(
     data: Chunk | _Bytes,
     offsets: npt.NDArray[np.uint64] | list[int] | None = None,

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from peerpool._core import row_pairs
 from peerpool.bitcoin import BlockChunker, merkle_root, tx_offsets
 from peerpool.errors import BlockFormatError, ChunkOffsetsError, InputError, PeerpoolError
 from peerpool.index.parse import COLUMNS, parse_block, parse_chunk
@@ -88,6 +89,37 @@ def test_values_scripts_and_outpoints_are_where_the_columns_say() -> None:
     txids = {bytes(t) for t in c["tx_txid"]}
     # some inputs of a real block spend outputs of earlier transactions of the same block
     assert any(bytes(p) in txids for p in c["in_prev_txid"]) or len(txids) > 100
+
+
+def test_columns_are_handed_over_once_read_only_moved_or_copied() -> None:
+    # 3,000 transactions: the txid column (96 KB) is moved into numpy, the
+    # small ones are copied; either way each key gives one read-only array
+    block = segwit_block(11, count=3000)
+    cols = parse_block(block)
+    txid = cols["tx_txid"]
+    assert txid.nbytes > 64 << 10 and cols["in_coinbase"].nbytes < 64 << 10
+    for key in COLUMNS:
+        assert cols[key] is cols[key], key
+        assert not cols[key].flags.writeable, key
+        with pytest.raises(ValueError):
+            cols[key][:1] = 0
+    assert cols.counts == (len(txid), len(cols["out_value"]), len(cols["in_tx"]))
+    assert_same(cols.to_dict(), ref_parse.parse_block(block))
+    assert merkle_root(txid) == block[36:68]
+
+
+def test_row_pairs_slice_fixed_width_rows() -> None:
+    keys, values = bytes(range(12)), bytes(range(100, 118))
+    assert row_pairs(keys, 3, values, 6, 0, 3) == [
+        (keys[i * 3 : i * 3 + 3], values[i * 6 : i * 6 + 6]) for i in range(3)
+    ]
+    assert row_pairs(keys, 3, values, 6, 1, 2) == [(keys[3:6], values[6:12])]
+    assert row_pairs(keys, 3, values, 6, 2, 2) == []
+    for start, stop in [(0, 4), (2, 1)]:  # past the 3 rows both buffers hold; backwards
+        with pytest.raises(InputError):
+            row_pairs(keys, 3, values, 6, start, stop)
+    with pytest.raises(InputError):
+        row_pairs(keys, 0, values, 6, 0, 0)
 
 
 def test_chunks_parse_to_the_columns_of_the_whole_block() -> None:

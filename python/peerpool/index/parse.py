@@ -4,8 +4,10 @@
 :class:`~peerpool.bitcoin.Chunk` (read in place, no copy) or bytes with the
 absolute offsets of the transactions they hold. Both run in Rust with the GIL
 released and return a :class:`Columns`, read like a dict of numpy arrays
-(``cols["tx_txid"]``; each access is a fresh array, ``cols.to_dict()`` all of
-them, to pickle or send elsewhere; ``cols.counts`` the row counts):
+(``cols["tx_txid"]``; a column is handed over to numpy on its first access,
+without a copy when it is large, and every access returns that same
+read-only array: ``.copy()`` it to write to it; ``cols.to_dict()`` gives all
+of them, to pickle or send elsewhere; ``cols.counts`` the row counts):
 
 =====================  ===========  =================================================
 key                    dtype        what

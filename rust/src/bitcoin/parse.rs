@@ -16,7 +16,7 @@
 
 use super::merkle::txid;
 use super::txscan::{self, ScanError, HEADER_LEN, MIN_TX_LEN};
-use super::txwalk::{walk_tx, Visit};
+use super::txwalk::{walk_tx, Prefetcher, Visit};
 use crate::compact;
 use crate::error::KernelError;
 use sha2::{Digest, Sha256};
@@ -220,7 +220,9 @@ pub fn parse_block(block: &[u8], allow_witness: bool) -> Result<Columns, ParseEr
     }
     let mut cols = Columns::with_tx_capacity(count as usize);
     cols.reserve_rows(block.len() - p);
+    let mut ahead = Prefetcher::new(p);
     for _ in 0..count {
+        ahead.advance(block, p);
         p = cols
             .push_tx(block, p, 0, allow_witness)
             .ok_or_else(|| refuse(p))?;
@@ -281,8 +283,10 @@ pub fn parse_transactions(
     };
     let mut cols = Columns::with_tx_capacity(offsets.len());
     cols.reserve_rows(data.len());
+    let mut ahead = Prefetcher::new(0);
     for (k, &start) in offsets.iter().enumerate() {
         let at = (start - base) as usize;
+        ahead.advance(data, at);
         let stop = offsets
             .get(k + 1)
             .map_or(data.len(), |&o| (o - base) as usize);

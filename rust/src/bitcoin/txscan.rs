@@ -226,9 +226,25 @@ impl TxScanner {
     }
 }
 
+/// A scanner for a whole block at hand, its offsets reserved for the
+/// block's transaction count (growing the vector copied it a dozen times
+/// on a large block); a count the bytes cannot hold is left to the scan to
+/// refuse, and reserves nothing.
+fn whole_block_scanner(block: &[u8], allow_witness: bool) -> TxScanner {
+    let mut scanner = TxScanner::for_block(Some(block.len() as u64), allow_witness);
+    let room = block.len() as u64;
+    if let Some(Ok((count, _))) = block
+        .get(HEADER_LEN as usize..)
+        .map(|rest| crate::compact::read(rest, room / MIN_TX_LEN))
+    {
+        scanner.offsets.reserve(count as usize);
+    }
+    scanner
+}
+
 /// Offsets of every transaction in a whole block.
 pub fn tx_offsets(block: &[u8], allow_witness: bool) -> Result<Vec<u64>, ScanError> {
-    let mut scanner = TxScanner::for_block(Some(block.len() as u64), allow_witness);
+    let mut scanner = whole_block_scanner(block, allow_witness);
     scanner.feed(block)?;
     scanner.finish()?;
     Ok(scanner.offsets)
@@ -240,7 +256,7 @@ pub fn scan_block(
     block: &[u8],
     allow_witness: bool,
 ) -> Result<(Vec<u64>, Vec<WitnessLayout>), ScanError> {
-    let mut scanner = TxScanner::for_block(Some(block.len() as u64), allow_witness);
+    let mut scanner = whole_block_scanner(block, allow_witness);
     scanner.feed(block)?;
     scanner.finish()?;
     Ok((scanner.offsets, scanner.witness))

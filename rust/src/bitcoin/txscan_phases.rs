@@ -3,7 +3,7 @@
 //! The scanner's state and its public surface are in `txscan`.
 
 use super::{ScanError, TxScanner, WitnessLayout, HEADER_LEN, MIN_TX_LEN, OUTPOINT_LEN};
-use crate::bitcoin::txwalk::{walk_tx, SkipAll};
+use crate::bitcoin::txwalk::{walk_tx, Prefetcher, SkipAll};
 use crate::compact::{decode_complete, encoded_len_from_marker};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,11 +140,22 @@ impl TxScanner {
 
     /// The fast path: walk every transaction that lies whole in `data[*i..]`
     /// straight through (`txwalk`); true if it moved on. The first one that
-    /// is split or malformed is left to the phase machine.
+    /// is split or malformed is left to the phase machine. The loop keeps its
+    /// state in locals and settles the scanner's fields once, as `end_tx`
+    /// would have after each transaction: on small transactions the stores
+    /// through `self` cost a good part of the walk.
     fn walk_whole(&mut self, data: &[u8], i: &mut usize, base: u64) -> Result<bool, ScanError> {
+        let Some(count) = self.tx_count else {
+            return Ok(false);
+        };
         let from = *i;
-        while self.phase == Phase::Version && self.need == 4 && *i < data.len() {
-            let Some(tx) = walk_tx(data, *i, self.allow_witness, &mut SkipAll) else {
+        let allow_witness = self.allow_witness;
+        let mut left = count - self.completed;
+        let mut ahead = Prefetcher::new(from);
+        let mut p = from;
+        while left > 0 && p < data.len() {
+            ahead.advance(data, p);
+            let Some(tx) = walk_tx(data, p, allow_witness, &mut SkipAll) else {
                 break;
             };
             if let Some(ws) = tx.witness_start {
@@ -153,10 +164,26 @@ impl TxScanner {
                     witness_start: base + ws as u64,
                 });
             }
-            *i = tx.end;
-            self.end_tx(base + tx.end as u64)?;
+            p = tx.end;
+            left -= 1;
+            if left > 0 {
+                self.offsets.push(base + p as u64);
+            }
         }
-        Ok(*i > from)
+        if p == from {
+            return Ok(false);
+        }
+        *i = p;
+        self.completed = count - left;
+        self.last_tx_end = base + p as u64;
+        if left == 0 {
+            self.phase = Phase::Done;
+        } else {
+            // where `start_tx_at` leaves a transaction (its offset is pushed)
+            self.segwit = false;
+            self.skip(Phase::Version, 4);
+        }
+        Ok(true)
     }
 
     fn trailing(&self, offset: u64) -> ScanError {

@@ -79,6 +79,51 @@ fn prefetch_second_line(data: &[u8], start: usize) {
     }
 }
 
+/// How far ahead of the walk `Prefetcher` asks for lines.
+const PREFETCH_AHEAD: usize = 4096;
+
+/// Asks for every cache line a little ahead of a walk that moves forward
+/// through a block. On a block of large transactions the walk reads a few
+/// bytes and then jumps over a script to the next field: each jump was a
+/// miss taken in turn (the hardware prefetcher does not follow jumps), so
+/// asking for the lines in the block's order, one prefetch per 64 bytes,
+/// turns the walk's latency into bandwidth.
+pub struct Prefetcher {
+    next: usize,
+}
+
+impl Prefetcher {
+    pub fn new(from: usize) -> Self {
+        Self { next: from }
+    }
+
+    /// The walk is at `at`: ask for the lines up to `PREFETCH_AHEAD` past it.
+    #[inline(always)]
+    pub fn advance(&mut self, data: &[u8], at: usize) {
+        let upto = at.saturating_add(PREFETCH_AHEAD).min(data.len());
+        while self.next < upto {
+            prefetch(data, self.next);
+            self.next += 64;
+        }
+    }
+}
+
+#[inline(always)]
+fn prefetch(data: &[u8], at: usize) {
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, at);
+    #[cfg(target_arch = "x86_64")]
+    if let Some(line) = data.get(at) {
+        // SAFETY: a prefetch of an address inside `data` has no effect but on the cache.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch(
+                line as *const u8 as *const i8,
+                std::arch::x86_64::_MM_HINT_T0,
+            )
+        };
+    }
+}
+
 /// Walk the transaction at `data[start..]`; `None` if it does not parse
 /// within `data` (truncated here, or malformed: ask the phase machine which).
 #[inline]
