@@ -28,8 +28,8 @@ class DirectMessage:
 @dataclass(frozen=True)
 class TopicMessage:
     topic: str
-    source: str | None  # the author gossipsub verified; floodsub's claimed author
-    via: str  # the peer that forwarded it to us (floodsub: the author)
+    source: str | None  # the author whose signature was verified
+    via: str  # the peer that forwarded it to us
     data: bytes
     received_at: float
 

@@ -9,8 +9,10 @@ use super::input::with_bytes;
 use crate::mesh::{
     self, identity, Control, Event, MeshHandle, NodeConfig, PeerFacts, PubSub, Reply, SendStatus,
 };
+use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use std::borrow::Cow;
 use std::time::Duration;
 
 fn duration(seconds: f64) -> PyResult<Duration> {
@@ -264,6 +266,33 @@ impl PyMeshHandle {
             py.detach(|| self.inner.send(id, peer_id, channel, p))
         })?;
         Ok(status.map_err(to_py_err)? == SendStatus::Queued)
+    }
+
+    /// `send` of every payload in order, in one call (see MeshHandle::send_many).
+    fn send_many(
+        &self,
+        py: Python<'_>,
+        id: u64,
+        peer_id: &str,
+        channel: &str,
+        payloads: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        let items = payloads.try_iter()?.collect::<PyResult<Vec<_>>>()?;
+        // bytes are borrowed (immutable, kept alive by `items`); other buffers copied
+        let mut views: Vec<Cow<'_, [u8]>> = Vec::with_capacity(items.len());
+        for item in &items {
+            views.push(match item.cast::<PyBytes>() {
+                Ok(b) => Cow::Borrowed(b.as_bytes()),
+                Err(_) => Cow::Owned(PyBuffer::<u8>::get(item)?.to_vec(py)?),
+            });
+        }
+        let status = py
+            .detach(|| {
+                self.inner
+                    .send_many(id, peer_id, channel, views.iter().map(|v| v.as_ref()))
+            })
+            .map_err(to_py_err)?;
+        Ok(status == SendStatus::Queued)
     }
 
     /// Test hook: raw bytes onto the peer's chat stream, unframed.
