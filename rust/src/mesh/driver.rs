@@ -281,12 +281,9 @@ impl Driver {
                 relay_peer,
                 timeout,
             } => match self
-                .with_relay_address(relay)
-                .and_then(|relay| {
-                    self.swarm
-                        .listen_on(relay.with(Protocol::P2pCircuit))
-                        .map_err(|e| e.to_string())
-                }) {
+                .with_relay_address(relay.with(Protocol::P2pCircuit))
+                .and_then(|circuit| self.swarm.listen_on(circuit).map_err(|e| e.to_string()))
+            {
                 Ok(listener) => {
                     let deadline = Instant::now() + timeout;
                     self.reserves.insert(

@@ -11,7 +11,7 @@ use crate::mesh::{
 };
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use std::borrow::Cow;
 use std::time::Duration;
 
@@ -200,12 +200,33 @@ impl PyMeshHandle {
         py: Python<'py>,
         max_events: usize,
     ) -> PyResult<Bound<'py, PyList>> {
-        let items = self
-            .inner
-            .drain_events(max_events)
-            .into_iter()
-            .map(|e| event_tuple(py, e))
-            .collect::<PyResult<Vec<_>>>()?;
+        let events = self.inner.drain_events(max_events);
+        let mut items = Vec::with_capacity(events.len());
+        // A batch is mostly one peer's frames on one channel: their strings are
+        // made once per run, not once per message.
+        let mut last: Option<(String, String, Bound<'py, PyString>, Bound<'py, PyString>)> = None;
+        for ev in events {
+            let Event::Direct {
+                peer,
+                channel,
+                payload,
+                at,
+            } = ev
+            else {
+                items.push(event_tuple(py, ev)?);
+                continue;
+            };
+            let (p, c) = match &last {
+                Some((lp, lc, p, c)) if *lp == peer && *lc == channel => (p.clone(), c.clone()),
+                _ => {
+                    let p = PyString::new(py, &peer);
+                    let c = PyString::new(py, &channel);
+                    last = Some((peer, channel, p.clone(), c.clone()));
+                    (p, c)
+                }
+            };
+            items.push(("direct", p, c, PyBytes::new(py, &payload), at).into_pyobject(py)?);
+        }
         PyList::new(py, items)
     }
 
