@@ -110,9 +110,7 @@ def _bench_dm(benchmark: Any, lt: LoopThread, kind: str, batch: int = 1) -> None
     rates = sorted(n / (r["t_last_dm"] - r["t_start"]) for r in results)
     benchmark.extra_info["items"] = n
     how = f", send_many of {batch}" if batch > 1 else ""
-    _figure(
-        benchmark, "dm", kind, f"{rates[len(rates) // 2]:,.0f} DMs/s delivered{how}, none lost"
-    )
+    _figure(benchmark, "dm", kind, f"{rates[len(rates) // 2]:,.0f} DMs/s delivered{how}, none lost")
 
 
 def _figure(benchmark: Any, key: str, kind: str, text: str) -> None:

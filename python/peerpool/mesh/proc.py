@@ -138,7 +138,9 @@ async def handle(hosts: list[Hosted], cmd: dict[str, Any]) -> Any:
         for start in range(0, cmd["count"], batch):
             ks = range(start, min(cmd["count"], start + batch))
             if batch > 1:
-                await node.send_many(cmd["peer"], cmd["channel"], [numbered(k, cmd["size"]) for k in ks])
+                await node.send_many(
+                    cmd["peer"], cmd["channel"], [numbered(k, cmd["size"]) for k in ks]
+                )
             else:
                 await node.send(cmd["peer"], cmd["channel"], numbered(start, cmd["size"]))
         return None

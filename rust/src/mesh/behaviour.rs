@@ -5,8 +5,8 @@ use super::error::MeshErr;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{
-    connection_limits, gossipsub, identify, identity::Keypair, noise, ping, relay, tcp,
-    yamux, StreamProtocol, Swarm, SwarmBuilder,
+    connection_limits, gossipsub, identify, identity::Keypair, noise, ping, relay, tcp, yamux,
+    StreamProtocol, Swarm, SwarmBuilder,
 };
 use std::time::Duration;
 

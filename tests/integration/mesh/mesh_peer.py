@@ -147,7 +147,8 @@ class NodeHost:
                 end = first + int(c["count"])
                 for start in range(first, end, batch):
                     payloads = [
-                        struct.pack(">Q", seq) + filler for seq in range(start, min(end, start + batch))
+                        struct.pack(">Q", seq) + filler
+                        for seq in range(start, min(end, start + batch))
                     ]
                     await node.send_many(peer, channel, payloads)
             else:
