@@ -530,16 +530,16 @@ impl Driver {
                     rpc::accept(peer, stream, protocol.to_string(), self.shared.clone());
                 }
             }
-            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                // only while connected (a late report after the close is not kept)
-                if self.conns.contains_key(&peer_id) {
-                    let addrs = info
-                        .listen_addrs
-                        .into_iter()
-                        .filter(|a| !is_circuit(a))
-                        .collect();
-                    self.identified.insert(peer_id, addrs);
-                }
+            // only while connected (a late report after the close is not kept)
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })
+                if self.conns.contains_key(&peer_id) =>
+            {
+                let addrs = info
+                    .listen_addrs
+                    .into_iter()
+                    .filter(|a| !is_circuit(a))
+                    .collect();
+                self.identified.insert(peer_id, addrs);
             }
             BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
                 relay_peer_id,
