@@ -2,7 +2,8 @@
 
 Wire-compatible with the go-libp2p agent networks: TCP+Noise+yamux and QUIC,
 identify, ping, direct messages on ``/unaiverse/chat/1.0.0``, gossipsub and
-floodsub, relay v2, raw request/response. The API contract is mesh-api.md.
+floodsub, relay v2, raw request/response. The mesh guide (docs/mesh.md) and
+the docstrings document the API.
 """
 
 from .events import (

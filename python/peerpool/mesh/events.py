@@ -28,8 +28,8 @@ class DirectMessage:
 @dataclass(frozen=True)
 class TopicMessage:
     topic: str
-    source: str | None  # the author gossipsub verified; floodsub's claimed author
-    via: str  # the peer that forwarded it to us (floodsub: the author)
+    source: str | None  # the author whose signature was verified
+    via: str  # the peer that forwarded it to us
     data: bytes
     received_at: float
 
@@ -62,11 +62,24 @@ def peer_info(t: tuple[Any, ...]) -> PeerInfo:
     return PeerInfo(peer_id, tuple(addrs), direction, relayed, since)
 
 
+_new = object.__new__
+
+
+def _direct(t: tuple[Any, ...]) -> DirectMessage:
+    # A frozen dataclass's __init__ sets each field through object.__setattr__,
+    # about half of what a received message costs Python at 100,000/s; filling
+    # the instance dict directly builds the same object in half the time.
+    ev = _new(DirectMessage)
+    d = ev.__dict__
+    d["peer_id"], d["channel"], d["payload"], d["received_at"] = t[1], t[2], t[3], t[4]
+    return ev
+
+
 def event_from_tuple(t: tuple[Any, ...]) -> MeshEvent:
     """The binding's event tuples (rust/src/py/mesh.rs) as dataclasses."""
     kind = t[0]
     if kind == "direct":
-        return DirectMessage(t[1], t[2], t[3], t[4])
+        return _direct(t)
     if kind == "topic":
         return TopicMessage(t[1], t[2], t[3], t[4], t[5])
     if kind == "connected":

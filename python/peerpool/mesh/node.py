@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import itertools
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, Literal
 
 from peerpool import _core
@@ -182,7 +182,9 @@ class MeshNode:
         """Connect to a peer, trying each address in turn. A ``/p2p/<id>``
         suffix is checked against the peer the secure channel authenticates
         (MeshDialError if another answers); ``/p2p/<relay>/p2p-circuit/p2p/<id>``
-        goes through a relay."""
+        goes through a relay, reached at the address of our connection to it
+        (or one it reported through identify); with no connection to the relay,
+        give its address in front: ``/ip4/…/tcp/…/p2p/<relay>/p2p-circuit/…``."""
         addr_list = [addrs] if isinstance(addrs, str) else [str(a) for a in addrs]
         try:
             facts = await self._call("dial", addr_list, timeout, deadline=timeout)
@@ -215,6 +217,26 @@ class MeshNode:
         finally:
             self._pending.pop(cid, None)
 
+    async def send_many(self, peer_id: str, channel: str, payloads: Iterable[bytes]) -> None:
+        """Direct messages on one channel, each payload its own frame, in order:
+        one call into Rust for the batch (framed there, in chunks of about 64 KiB,
+        so the writer puts many frames in one write). Returns once all are
+        queued; waits while the peer's queue (4 MiB) is full, which is the
+        backpressure a sender in a loop needs. A payload over
+        ``max_message_size`` fails the whole batch before any is queued; frames
+        the stream loses later are reported as MessagesDropped("send_failed")."""
+        handle = self._require()
+        assert self._loop is not None
+        cid = next(self._ids)
+        if handle.send_many(cid, peer_id, channel, payloads):
+            return
+        fut: asyncio.Future[Any] = self._loop.create_future()
+        self._pending[cid] = fut
+        try:
+            await fut
+        finally:
+            self._pending.pop(cid, None)
+
     async def _send_raw(self, peer_id: str, data: bytes) -> None:
         """Test hook: unframed bytes onto the peer's chat stream (a misbehaving peer)."""
         handle = self._require()
@@ -236,20 +258,22 @@ class MeshNode:
         await self._call("subscribe", topic, False)
 
     async def publish(self, topic: str, data: bytes) -> None:
-        """Publish ``data`` on ``topic`` (gossipsub: signed; floodsub: unsigned).
-
-        With floodsub a message holds at most about 1,900 bytes, a limit of
-        rust-libp2p 0.57's floodsub (2,048-byte RPCs); a larger one raises
-        :class:`MeshError`. Publishing where nobody listens is not an error
-        (as in go-libp2p); ``stats["publish_no_peers"]`` counts it."""
+        """Publish ``data`` on ``topic``, signed (gossipsub and floodsub alike:
+        go-libp2p's default StrictSign, under which Go nodes drop unsigned
+        messages), at most ``max_message_size`` bytes. Publishing where nobody
+        listens is not an error (as in go-libp2p); ``stats["publish_no_peers"]``
+        counts it."""
         await self._call("publish", topic, data)
 
     async def reserve(self, relay_addr: str, *, timeout: float = 10.0) -> float:
         """A reservation on a relay v2 server; returns its expiry (time.time()).
 
-        rust-libp2p's relay client does not report the expiry the relay sent,
-        so this is now + one hour, the relay v2 default of rust-libp2p and
-        go-libp2p; the client renews the reservation before then by itself.
+        ``relay_addr`` is the relay's full address, or ``/p2p/<relay id>`` alone
+        when this node is connected to the relay already. The expiry is now +
+        one hour, the relay v2 default of rust-libp2p and go-libp2p servers, not
+        the relay's own figure: rust-libp2p 0.57's relay client reads the
+        relay's expiry only to time its renewal (at 3/4 of it, which it does by
+        itself) and reports no more than that the reservation was accepted.
         :class:`MeshDialError` if the relay refuses or ``timeout`` passes."""
         try:
             return float(await self._call("reserve", relay_addr, timeout, deadline=timeout))

@@ -105,8 +105,9 @@ class PoolsIOMixin:
             return None
 
     async def _join(self, p2p: Any, topic: str) -> None:
-        """Subscribe before the first publish on a topic: rust-libp2p's floodsub sends nothing
-        on a topic its node is not subscribed to (go-libp2p also publishes on joined topics)."""
+        """Subscribe before the first publish on a topic, as go-libp2p publishes on joined
+        topics (our node can publish without, through gossipsub's fanout; joining keeps
+        the Go nodes' order of things)."""
         joined = self._joined_topics.setdefault(id(p2p), set())
         if topic not in joined:
             await p2p.subscribe(topic)

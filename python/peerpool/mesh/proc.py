@@ -134,8 +134,15 @@ async def handle(hosts: list[Hosted], cmd: dict[str, Any]) -> Any:
         await node.send(cmd["peer"], cmd["channel"], _unb64(cmd["payload"]))
         return None
     if op == "send_many":
-        for k in range(cmd["count"]):
-            await node.send(cmd["peer"], cmd["channel"], numbered(k, cmd["size"]))
+        batch = int(cmd.get("batch", 1))  # > 1: MeshNode.send_many of that many at a time
+        for start in range(0, cmd["count"], batch):
+            ks = range(start, min(cmd["count"], start + batch))
+            if batch > 1:
+                await node.send_many(
+                    cmd["peer"], cmd["channel"], [numbered(k, cmd["size"]) for k in ks]
+                )
+            else:
+                await node.send(cmd["peer"], cmd["channel"], numbered(start, cmd["size"]))
         return None
     if op == "send_raw":
         await node._send_raw(cmd["peer"], _unb64(cmd["data"]))

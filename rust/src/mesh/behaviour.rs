@@ -5,8 +5,8 @@ use super::error::MeshErr;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{
-    connection_limits, floodsub, gossipsub, identify, identity::Keypair, noise, ping, relay, tcp,
-    yamux, StreamProtocol, Swarm, SwarmBuilder,
+    connection_limits, gossipsub, identify, identity::Keypair, noise, ping, relay, tcp, yamux,
+    StreamProtocol, Swarm, SwarmBuilder,
 };
 use std::time::Duration;
 
@@ -23,8 +23,8 @@ pub struct Behaviour {
     pub relay_server: Toggle<relay::Behaviour>,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
+    /// gossipsub, or floodsub (see `make_pubsub`); off with pubsub='none'.
     pub gossipsub: Toggle<gossipsub::Behaviour>,
-    pub floodsub: Toggle<floodsub::Behaviour>,
     /// Outbound streams of the chat and request protocols (see chat.rs, rpc.rs).
     pub streams: libp2p_stream::Behaviour,
     /// Inbound streams of the chat and request protocols (see inbound.rs).
@@ -60,28 +60,7 @@ fn make_behaviour(
     let limits = connection_limits::ConnectionLimits::default()
         .with_max_established(cfg.max_connections)
         .with_max_established_per_peer(cfg.max_connections_per_peer);
-    let gossipsub = match cfg.pubsub {
-        PubSub::Gossipsub => {
-            let config = gossipsub::ConfigBuilder::default()
-                // go-libp2p's default policy is StrictSign: sign ours, verify theirs.
-                .validation_mode(gossipsub::ValidationMode::Strict)
-                // an RPC carries the message plus protobuf overhead
-                .max_transmit_size(cfg.max_message_size.saturating_add(64 * 1024))
-                .heartbeat_interval(Duration::from_secs(1))
-                .build()
-                .map_err(|e| format!("gossipsub config: {e}"))?;
-            let behaviour = gossipsub::Behaviour::new(
-                gossipsub::MessageAuthenticity::Signed(key.clone()),
-                config,
-            )?;
-            Some(behaviour)
-        }
-        _ => None,
-    };
-    let floodsub = match cfg.pubsub {
-        PubSub::Floodsub => Some(floodsub::Behaviour::new(local)),
-        _ => None,
-    };
+    let gossipsub = make_pubsub(cfg, key)?;
     let relay_server = cfg
         .relay_server
         .then(|| relay::Behaviour::new(local, relay::Config::default()));
@@ -92,18 +71,52 @@ fn make_behaviour(
         identify: identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
                 .with_agent_version(AGENT_VERSION.into())
-                // No address book: floodsub re-dials a peer of its partial view
-                // the moment it disconnects (before we take it out of the view);
-                // with no cached addresses that dial fails at once instead of
-                // reconnecting a peer that left (go-libp2p does not redial).
+                // No address book: nothing here redials from it (go-libp2p does
+                // not redial either); the swarm loop keeps the listen addresses
+                // peers report, for relay dials (driver.rs).
                 .with_cache_size(0),
         ),
         ping: ping::Behaviour::new(ping::Config::new()),
         gossipsub: gossipsub.into(),
-        floodsub: floodsub.into(),
         streams: libp2p_stream::Behaviour::new(),
         inbound: super::inbound::Behaviour::new(inbound_protocols(cfg)?),
     })
+}
+
+/// Pub/sub: rust-libp2p's gossipsub, signing ours and verifying theirs
+/// (go-libp2p's default policy, StrictSign, for gossipsub and floodsub alike).
+///
+/// floodsub is gossipsub with `/floodsub/1.0.0` added to its protocols, not
+/// rust-libp2p's floodsub crate: that one neither signs nor verifies (Go and
+/// py-libp2p floodsub nodes reject its messages) and refuses RPCs over 2,048
+/// bytes. A peer that speaks only floodsub (go-libp2p's or py-libp2p's
+/// FloodSub router) negotiates `/floodsub/1.0.0` and gets every message on
+/// the topics it subscribed to, forwarded or ours, as floodsub does; two of
+/// our nodes negotiate meshsub between themselves. Either way a message may
+/// be as large as `max_message_size`.
+fn make_pubsub(
+    cfg: &NodeConfig,
+    key: &Keypair,
+) -> Result<Option<gossipsub::Behaviour>, Box<dyn std::error::Error + Send + Sync>> {
+    let mut builder = gossipsub::ConfigBuilder::default();
+    builder
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        // an RPC carries the message plus protobuf overhead
+        .max_transmit_size(cfg.max_message_size.saturating_add(64 * 1024))
+        .heartbeat_interval(Duration::from_secs(1));
+    match cfg.pubsub {
+        PubSub::Gossipsub => {}
+        PubSub::Floodsub => {
+            builder.support_floodsub();
+        }
+        PubSub::None => return Ok(None),
+    }
+    let config = builder
+        .build()
+        .map_err(|e| format!("gossipsub config: {e}"))?;
+    let behaviour =
+        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config)?;
+    Ok(Some(behaviour))
 }
 
 /// The protocols we accept streams on: chat, then the request protocols.

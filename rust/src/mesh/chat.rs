@@ -1,8 +1,11 @@
 //! Direct messages on `/unaiverse/chat/1.0.0`: one long-lived stream per peer,
 //! used in both directions.
 //!
-//! Each connected peer has one writer task owning a bounded frame queue. It
-//! writes on the first stream it has, whichever side opened it: an inbound
+//! Each connected peer has one writer task owning a frame queue bounded in
+//! bytes (a semaphore of `QUEUE_BYTES` permits; a chunk holds its permits
+//! until it is written). A chunk is one frame (`send`) or many frames encoded
+//! back to back (`send_many`), so a batch crosses from Python in one call and
+//! reaches the stream in one write. The writer writes on the first stream it has, whichever side opened it: an inbound
 //! stream hands its write half to the writer (the Go nodes answer on the
 //! stream the other side opened), and a stream the writer opens itself gets a
 //! reader too, since replies may come back on it. Every stream has a reader
@@ -18,10 +21,14 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{PeerId, Stream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
-/// Frames queued per peer before `send` has to wait for the writer.
-pub const FRAMES_PER_PEER: usize = 1024;
+/// Bytes of frames queued per peer before `send` has to wait for the writer
+/// (enough to keep a write of `COALESCE_BYTES` in flight while more queue up).
+pub const QUEUE_BYTES: usize = 4 * 1024 * 1024;
+/// `send_many` cuts its frames into chunks of about this size, so the queue's
+/// byte bound stays fine-grained and the writer coalesces as it likes.
+pub const CHUNK_BYTES: usize = 64 * 1024;
 /// Frames coalesced into one write, up to this many bytes (fewer yamux frames
 /// and syscalls per message; the Go reader does not care how writes are cut).
 const COALESCE_BYTES: usize = 256 * 1024;
@@ -52,11 +59,73 @@ pub struct Sink {
     state: Arc<StreamState>,
 }
 
+/// Frames encoded back to back, with the queue permits they hold.
+pub struct Chunk {
+    bytes: Vec<u8>,
+    frames: u64,
+    permit: OwnedSemaphorePermit,
+}
+
+/// Why a chunk was not queued.
+pub enum PushError {
+    /// No room now: the bytes are handed back to wait with `push`.
+    Full(Vec<u8>, u64),
+    /// The writer has ended (the peer is gone).
+    Closed,
+}
+
 /// What the swarm loop keeps per peer to reach its writer.
 #[derive(Clone)]
 pub struct ChatPeer {
-    pub frames: mpsc::Sender<Vec<u8>>,
+    frames: mpsc::UnboundedSender<Chunk>,
+    budget: Arc<Semaphore>,
     pub adopt: mpsc::Sender<Sink>,
+}
+
+/// Permits a chunk takes: its size, capped so one frame larger than the whole
+/// queue still goes through (alone).
+fn permits_for(len: usize) -> u32 {
+    len.clamp(1, QUEUE_BYTES) as u32 // QUEUE_BYTES fits in u32
+}
+
+impl ChatPeer {
+    /// Queue `frames` frames encoded in `bytes` if the queue has room now.
+    pub fn try_push(&self, bytes: Vec<u8>, frames: u64) -> Result<(), PushError> {
+        match self
+            .budget
+            .clone()
+            .try_acquire_many_owned(permits_for(bytes.len()))
+        {
+            Ok(permit) => self.queue(bytes, frames, permit),
+            Err(TryAcquireError::NoPermits) => Err(PushError::Full(bytes, frames)),
+            Err(TryAcquireError::Closed) => Err(PushError::Closed),
+        }
+    }
+
+    /// Queue them, waiting for room (tokio's semaphore serves waiters in order).
+    pub async fn push(&self, bytes: Vec<u8>, frames: u64) -> Result<(), PushError> {
+        let permit = self
+            .budget
+            .clone()
+            .acquire_many_owned(permits_for(bytes.len()))
+            .await
+            .map_err(|_| PushError::Closed)?;
+        self.queue(bytes, frames, permit)
+    }
+
+    fn queue(
+        &self,
+        bytes: Vec<u8>,
+        frames: u64,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<(), PushError> {
+        let chunk = Chunk {
+            bytes,
+            frames,
+            permit,
+        };
+        self.frames.send(chunk).map_err(|_| PushError::Closed)
+    }
 }
 
 /// Split a stream: its reader starts now, the write half is returned.
@@ -74,7 +143,9 @@ pub fn spawn_writer(
     hub: Arc<Hub>,
     max_payload: usize,
 ) -> ChatPeer {
-    let (frames_tx, frames_rx) = mpsc::channel(FRAMES_PER_PEER);
+    // unbounded as a channel, bounded in bytes by `budget` (see ChatPeer::push)
+    let (frames_tx, frames_rx) = mpsc::unbounded_channel();
+    let budget = Arc::new(Semaphore::new(QUEUE_BYTES));
     // At most a couple of streams per peer race to be the one we write on.
     let (adopt_tx, adopt_rx) = mpsc::channel(4);
     tokio::spawn(run_writer(
@@ -84,20 +155,23 @@ pub fn spawn_writer(
         control,
         hub,
         max_payload,
+        budget.clone(),
     ));
     ChatPeer {
         frames: frames_tx,
+        budget,
         adopt: adopt_tx,
     }
 }
 
 async fn run_writer(
     peer: PeerId,
-    mut frames: mpsc::Receiver<Vec<u8>>,
+    mut frames: mpsc::UnboundedReceiver<Chunk>,
     mut adopt: mpsc::Receiver<Sink>,
     mut control: libp2p_stream::Control,
     hub: Arc<Hub>,
     max_payload: usize,
+    budget: Arc<Semaphore>,
 ) {
     let peer_s = peer.to_base58();
     let mut sink: Option<Sink> = None;
@@ -122,13 +196,17 @@ async fn run_writer(
             }
             first = frames.recv() => {
                 let Some(first) = first else { break };
-                let mut batch = first;
-                let mut count = 1u64;
+                let mut count = first.frames;
+                let mut batch = first.bytes;
+                // the permits go back once the write is done: the queue's bound
+                // covers what is being written too
+                let mut held = vec![first.permit];
                 while batch.len() < COALESCE_BYTES {
                     match frames.try_recv() {
                         Ok(more) => {
-                            batch.extend_from_slice(&more);
-                            count += 1;
+                            batch.extend_from_slice(&more.bytes);
+                            count += more.frames;
+                            held.push(more.permit);
                         }
                         Err(_) => break,
                     }
@@ -153,7 +231,9 @@ async fn run_writer(
                     s.half.write_all(&batch).await?;
                     s.half.flush().await
                 };
-                match written.await {
+                let result = written.await;
+                drop(held);
+                match result {
                     Ok(()) => {
                         inc(&hub.counters.messages_out, count);
                         inc(&hub.counters.bytes_out, batch.len() as u64);
@@ -168,10 +248,12 @@ async fn run_writer(
             }
         }
     }
-    // Peer gone: frames still queued can never be written.
+    // Peer gone: frames still queued can never be written; a sender still
+    // waiting for room is told so (its acquire fails).
+    budget.close();
     let mut left = 0;
-    while frames.try_recv().is_ok() {
-        left += 1;
+    while let Ok(chunk) = frames.try_recv() {
+        left += chunk.frames;
     }
     if left > 0 {
         hub.drop_counted("send_failed", Some(&peer_s), left);

@@ -15,7 +15,7 @@ use libp2p::core::ConnectedPoint;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{relay, Multiaddr, PeerId, Swarm};
+use libp2p::{identify, relay, Multiaddr, PeerId, Swarm};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,9 +57,13 @@ pub enum Command {
 
 /// How often pending dials and reservations are checked against their deadline.
 const DEADLINE_TICK: Duration = Duration::from_millis(100);
-/// rust-libp2p's relay client does not expose the expiry the relay sent; the
-/// relay v2 default (rust-libp2p's and go-libp2p's) is one hour, and the client
-/// renews the reservation itself before it runs out.
+/// The expiry `reserve` reports. rust-libp2p 0.57's relay client (libp2p-relay
+/// 0.22) reads the relay's `Reservation.expire` only to arm its renewal timer
+/// (at 3/4 of the time left) and does not pass it on: its
+/// `ReservationReqAccepted` event carries the relay's id, `renewal` and the
+/// circuit `limit` (duration and bytes of each relayed connection, not the
+/// reservation's). So this is the relay v2 default of rust-libp2p and
+/// go-libp2p servers, one hour; the client renews the reservation by itself.
 const RESERVATION_DURATION: f64 = 3600.0;
 
 struct PendingDial {
@@ -91,6 +95,9 @@ pub struct Driver {
     dials: HashMap<ConnectionId, PendingDial>,
     reserves: HashMap<ListenerId, PendingReserve>,
     conns: HashMap<PeerId, Vec<Conn>>,
+    /// Listen addresses connected peers reported through identify (no
+    /// circuits): where a relay is reached when an address names only its id.
+    identified: HashMap<PeerId, Vec<Multiaddr>>,
     writers: HashMap<PeerId, ChatPeer>,
     stopping: bool,
 }
@@ -109,6 +116,7 @@ impl Driver {
             dials: HashMap::new(),
             reserves: HashMap::new(),
             conns: HashMap::new(),
+            identified: HashMap::new(),
             writers: HashMap::new(),
             stopping: false,
         }
@@ -272,7 +280,10 @@ impl Driver {
                 relay,
                 relay_peer,
                 timeout,
-            } => match self.swarm.listen_on(relay.with(Protocol::P2pCircuit)) {
+            } => match self
+                .with_relay_address(relay.with(Protocol::P2pCircuit))
+                .and_then(|circuit| self.swarm.listen_on(circuit).map_err(|e| e.to_string()))
+            {
                 Ok(listener) => {
                     let deadline = Instant::now() + timeout;
                     self.reserves.insert(
@@ -311,6 +322,13 @@ impl Driver {
                     return;
                 }
             }
+            let addr = match self.with_relay_address(addr) {
+                Ok(a) => a,
+                Err(e) => {
+                    d.errors.push(e);
+                    continue;
+                }
+            };
             let opts = DialOpts::unknown_peer_id().address(addr.clone()).build();
             let conn = opts.connection_id();
             match self.swarm.dial(opts) {
@@ -321,6 +339,47 @@ impl Driver {
                 Err(e) => d.errors.push(format!("{addr}: {e}")),
             }
         }
+    }
+
+    /// `/p2p/<relay>/p2p-circuit...` names the relay by id only, and
+    /// rust-libp2p's relay client needs its transport address in front
+    /// ("Missing relay address"). Fill it in from what the swarm knows: the
+    /// address of our own (direct) connection to the relay, else a listen
+    /// address it reported through identify. Anything else passes unchanged.
+    fn with_relay_address(&self, addr: Multiaddr) -> Result<Multiaddr, String> {
+        let Some(Protocol::P2p(relay)) = addr.iter().next() else {
+            return Ok(addr);
+        };
+        if !is_circuit(&addr) {
+            return Ok(addr);
+        }
+        let direct = self.conns.get(&relay).and_then(|cs| {
+            cs.iter()
+                .find(|c| c.outbound && !c.relayed)
+                .map(|c| c.addr.clone())
+        });
+        // a relay listening on 0.0.0.0 reports 127.0.0.1 too: useless from elsewhere
+        let reported = || {
+            let addrs = self.identified.get(&relay)?;
+            addrs
+                .iter()
+                .find(|a| !is_loopback(a))
+                .or(addrs.first())
+                .cloned()
+        };
+        let Some(base) = direct.or_else(reported) else {
+            return Err(format!(
+                "{addr}: no known address of relay {relay}: connect to it first or give its address"
+            ));
+        };
+        let mut full: Multiaddr = base
+            .iter()
+            .filter(|p| !matches!(p, Protocol::P2p(_)))
+            .collect();
+        for p in addr.iter() {
+            full.push(p);
+        }
+        Ok(full)
     }
 
     fn expire(&mut self) {
@@ -418,9 +477,6 @@ impl Driver {
                 .lock_chat()
                 .insert(peer.to_base58(), writer.clone());
             self.writers.insert(peer, writer);
-            if let Some(fs) = self.swarm.behaviour_mut().floodsub.as_mut() {
-                fs.add_node_to_partial_view(peer);
-            }
             if let Some(facts) = self.facts(&peer) {
                 self.shared.hub.push_connection(Event::Connected(facts));
             }
@@ -442,12 +498,10 @@ impl Driver {
         }
         self.publish_facts(&peer);
         if remaining == 0 {
+            self.identified.remove(&peer);
             // Dropping the writer's senders ends it once its queue is drained.
             self.writers.remove(&peer);
             self.shared.lock_chat().remove(&peer.to_base58());
-            if let Some(fs) = self.swarm.behaviour_mut().floodsub.as_mut() {
-                fs.remove_node_from_partial_view(&peer);
-            }
             self.shared.hub.push_connection(Event::Disconnected {
                 peer: peer.to_base58(),
                 cause,
@@ -459,7 +513,6 @@ impl Driver {
         let hub = &self.shared.hub;
         match ev {
             BehaviourEvent::Gossipsub(ev) => pubsub::on_gossipsub(hub, ev),
-            BehaviourEvent::Floodsub(ev) => pubsub::on_floodsub(hub, ev),
             BehaviourEvent::Inbound(InboundStream {
                 peer,
                 protocol,
@@ -476,6 +529,17 @@ impl Driver {
                 } else {
                     rpc::accept(peer, stream, protocol.to_string(), self.shared.clone());
                 }
+            }
+            // only while connected (a late report after the close is not kept)
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })
+                if self.conns.contains_key(&peer_id) =>
+            {
+                let addrs = info
+                    .listen_addrs
+                    .into_iter()
+                    .filter(|a| !is_circuit(a))
+                    .collect();
+                self.identified.insert(peer_id, addrs);
             }
             BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
                 relay_peer_id,
@@ -500,4 +564,12 @@ impl Driver {
 
 pub fn is_circuit(addr: &Multiaddr) -> bool {
     addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
+
+fn is_loopback(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
 }

@@ -3,7 +3,7 @@
 //! `rust/src/py/mesh.rs` only converts arguments and results.
 
 use super::behaviour::build_swarm;
-use super::chat::ChatPeer;
+use super::chat::{ChatPeer, PushError, CHUNK_BYTES};
 use super::config::NodeConfig;
 use super::driver::{Command, Driver};
 use super::error::MeshErr;
@@ -284,34 +284,81 @@ impl MeshHandle {
         payload: &[u8],
     ) -> Result<SendStatus, MeshErr> {
         let bytes = frame::encode(channel, payload, self.shared.max_payload)?;
-        self.send_raw(id, peer, bytes)
+        self.enqueue(id, peer, vec![(bytes, 1)])
     }
 
-    /// Bytes onto the peer's chat stream as they are: `send` after framing,
-    /// and the test hook that plays a misbehaving peer.
+    /// Many direct messages on one channel, in order: framed back to back in
+    /// chunks of about `CHUNK_BYTES` and queued like `send`, all in one call.
+    /// A payload over the limit fails the whole batch before any is queued.
+    pub fn send_many<'a>(
+        &self,
+        id: u64,
+        peer: &str,
+        channel: &str,
+        payloads: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<SendStatus, MeshErr> {
+        let mut chunks = Vec::new();
+        let mut cur = Vec::new();
+        let mut frames = 0u64;
+        for p in payloads {
+            frame::encode_into(&mut cur, channel, p, self.shared.max_payload)?;
+            frames += 1;
+            if cur.len() >= CHUNK_BYTES {
+                chunks.push((std::mem::take(&mut cur), frames));
+                frames = 0;
+            }
+        }
+        if frames > 0 {
+            chunks.push((cur, frames));
+        }
+        self.enqueue(id, peer, chunks)
+    }
+
+    /// Bytes onto the peer's chat stream as they are: the test hook that plays
+    /// a misbehaving peer.
     pub fn send_raw(&self, id: u64, peer: &str, bytes: Vec<u8>) -> Result<SendStatus, MeshErr> {
+        self.enqueue(id, peer, vec![(bytes, 1)])
+    }
+
+    /// Queue chunks (bytes, frames in them) in order: those that fit now go
+    /// straight in; from the first that does not, one task waits for room for
+    /// it and the rest, and replies under `id`.
+    fn enqueue(
+        &self,
+        id: u64,
+        peer: &str,
+        chunks: Vec<(Vec<u8>, u64)>,
+    ) -> Result<SendStatus, MeshErr> {
         let writer = self
             .shared
             .lock_chat()
             .get(peer)
             .cloned()
             .ok_or_else(|| MeshErr::not_connected(peer))?;
-        match writer.frames.try_send(bytes) {
-            Ok(()) => Ok(SendStatus::Queued),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(MeshErr::not_connected(peer)),
-            Err(mpsc::error::TrySendError::Full(bytes)) => {
-                let shared = self.shared.clone();
-                let peer = peer.to_owned();
-                self.runtime.spawn(async move {
-                    let result = match writer.frames.send(bytes).await {
-                        Ok(()) => Ok(super::events::Reply::Unit),
-                        Err(_) => Err(MeshErr::not_connected(peer)),
-                    };
-                    shared.hub.push_control(Control::Reply { id, result });
-                });
-                Ok(SendStatus::Waiting)
+        let mut rest = chunks.into_iter();
+        while let Some((bytes, frames)) = rest.next() {
+            match writer.try_push(bytes, frames) {
+                Ok(()) => {}
+                Err(PushError::Closed) => return Err(MeshErr::not_connected(peer)),
+                Err(PushError::Full(bytes, frames)) => {
+                    let shared = self.shared.clone();
+                    let peer = peer.to_owned();
+                    let waiting: Vec<_> = std::iter::once((bytes, frames)).chain(rest).collect();
+                    self.runtime.spawn(async move {
+                        let mut result = Ok(super::events::Reply::Unit);
+                        for (bytes, frames) in waiting {
+                            if writer.push(bytes, frames).await.is_err() {
+                                result = Err(MeshErr::not_connected(peer));
+                                break;
+                            }
+                        }
+                        shared.hub.push_control(Control::Reply { id, result });
+                    });
+                    return Ok(SendStatus::Waiting);
+                }
             }
         }
+        Ok(SendStatus::Queued)
     }
 
     pub fn request(

@@ -1,16 +1,11 @@
 //! Pub/sub for the swarm loop: subscribe, publish, and topic messages turned
-//! into events. gossipsub and floodsub are alternatives (a node runs one), so
-//! each function tries the one the node was started with.
+//! into events. gossipsub serves both pubsub modes (floodsub is gossipsub that
+//! also speaks `/floodsub/1.0.0`, see behaviour.rs).
 
 use super::behaviour::Behaviour;
 use super::error::MeshErr;
 use super::events::{inc, now, Counters, Event, Hub};
-use libp2p::{floodsub, gossipsub};
-
-/// rust-libp2p's floodsub refuses RPCs over 2,048 bytes (its MAX_MESSAGE_LEN_BYTES);
-/// the RPC adds the source, a sequence number and the topic to the data.
-pub const FLOODSUB_MAX_RPC: usize = 2048;
-const FLOODSUB_OVERHEAD: usize = 96;
+use libp2p::gossipsub;
 
 pub fn subscribe(b: &mut Behaviour, topic: &str, on: bool) -> Result<(), MeshErr> {
     if let Some(gs) = b.gossipsub.as_mut() {
@@ -20,15 +15,6 @@ pub fn subscribe(b: &mut Behaviour, topic: &str, on: bool) -> Result<(), MeshErr
                 .map_err(|e| MeshErr::other(format!("subscribe {topic}: {e:?}")))?;
         } else {
             gs.unsubscribe(&t);
-        }
-        return Ok(());
-    }
-    if let Some(fs) = b.floodsub.as_mut() {
-        let t = floodsub::Topic::new(topic.to_owned());
-        if on {
-            fs.subscribe(t);
-        } else {
-            fs.unsubscribe(t);
         }
         return Ok(());
     }
@@ -55,18 +41,6 @@ pub fn publish(
             }
             Err(e) => Err(MeshErr::other(format!("publish on {topic}: {e}"))),
         };
-    }
-    if let Some(fs) = b.floodsub.as_mut() {
-        if data.len() + topic.len() + FLOODSUB_OVERHEAD > FLOODSUB_MAX_RPC {
-            return Err(MeshErr::other(format!(
-                "floodsub message of {} bytes on {topic}: rust-libp2p's floodsub carries at most {} bytes per message",
-                data.len(),
-                FLOODSUB_MAX_RPC - FLOODSUB_OVERHEAD - topic.len().min(FLOODSUB_MAX_RPC - FLOODSUB_OVERHEAD)
-            )));
-        }
-        fs.publish(floodsub::Topic::new(topic), data);
-        inc(&counters.topic_out, 1);
-        return Ok(());
     }
     Err(MeshErr::other("this node was started with pubsub='none'"))
 }
@@ -101,25 +75,5 @@ pub fn on_gossipsub(hub: &Hub, ev: gossipsub::Event) {
             }
         }
         _ => {}
-    }
-}
-
-pub fn on_floodsub(hub: &Hub, ev: floodsub::Event) {
-    if let floodsub::Event::Message(m) = ev {
-        inc(&hub.counters.topic_in, 1);
-        let source = m.source.to_base58();
-        // floodsub does not say which neighbour forwarded it
-        for topic in m.topics {
-            hub.try_push_data(
-                Event::Topic {
-                    topic: topic.id().to_owned(),
-                    source: Some(source.clone()),
-                    via: source.clone(),
-                    data: m.data.to_vec(),
-                    at: now(),
-                },
-                Some(&source),
-            );
-        }
     }
 }

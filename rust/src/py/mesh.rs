@@ -9,8 +9,10 @@ use super::input::with_bytes;
 use crate::mesh::{
     self, identity, Control, Event, MeshHandle, NodeConfig, PeerFacts, PubSub, Reply, SendStatus,
 };
+use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use std::borrow::Cow;
 use std::time::Duration;
 
 fn duration(seconds: f64) -> PyResult<Duration> {
@@ -198,12 +200,33 @@ impl PyMeshHandle {
         py: Python<'py>,
         max_events: usize,
     ) -> PyResult<Bound<'py, PyList>> {
-        let items = self
-            .inner
-            .drain_events(max_events)
-            .into_iter()
-            .map(|e| event_tuple(py, e))
-            .collect::<PyResult<Vec<_>>>()?;
+        let events = self.inner.drain_events(max_events);
+        let mut items = Vec::with_capacity(events.len());
+        // A batch is mostly one peer's frames on one channel: their strings are
+        // made once per run, not once per message.
+        let mut last: Option<(String, String, Bound<'py, PyString>, Bound<'py, PyString>)> = None;
+        for ev in events {
+            let Event::Direct {
+                peer,
+                channel,
+                payload,
+                at,
+            } = ev
+            else {
+                items.push(event_tuple(py, ev)?);
+                continue;
+            };
+            let (p, c) = match &last {
+                Some((lp, lc, p, c)) if *lp == peer && *lc == channel => (p.clone(), c.clone()),
+                _ => {
+                    let p = PyString::new(py, &peer);
+                    let c = PyString::new(py, &channel);
+                    last = Some((peer, channel, p.clone(), c.clone()));
+                    (p, c)
+                }
+            };
+            items.push(("direct", p, c, PyBytes::new(py, &payload), at).into_pyobject(py)?);
+        }
         PyList::new(py, items)
     }
 
@@ -264,6 +287,33 @@ impl PyMeshHandle {
             py.detach(|| self.inner.send(id, peer_id, channel, p))
         })?;
         Ok(status.map_err(to_py_err)? == SendStatus::Queued)
+    }
+
+    /// `send` of every payload in order, in one call (see MeshHandle::send_many).
+    fn send_many(
+        &self,
+        py: Python<'_>,
+        id: u64,
+        peer_id: &str,
+        channel: &str,
+        payloads: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        let items = payloads.try_iter()?.collect::<PyResult<Vec<_>>>()?;
+        // bytes are borrowed (immutable, kept alive by `items`); other buffers copied
+        let mut views: Vec<Cow<'_, [u8]>> = Vec::with_capacity(items.len());
+        for item in &items {
+            views.push(match item.cast::<PyBytes>() {
+                Ok(b) => Cow::Borrowed(b.as_bytes()),
+                Err(_) => Cow::Owned(PyBuffer::<u8>::get(item)?.to_vec(py)?),
+            });
+        }
+        let status = py
+            .detach(|| {
+                self.inner
+                    .send_many(id, peer_id, channel, views.iter().map(|v| v.as_ref()))
+            })
+            .map_err(to_py_err)?;
+        Ok(status == SendStatus::Queued)
     }
 
     /// Test hook: raw bytes onto the peer's chat stream, unframed.

@@ -359,7 +359,8 @@ async def open_hosts(args: Any, first_key: KeyPair | None) -> AsyncIterator[list
                 router = _make_router(args)
                 pubsub = Pubsub(host, router)
                 await stack.enter_async_context(background_trio_service(pubsub))
-                await stack.enter_async_context(background_trio_service(router))
+                if hasattr(router, "run"):  # GossipSub is a service (heartbeat); FloodSub is not
+                    await stack.enter_async_context(background_trio_service(router))
                 await pubsub.wait_until_ready()
             hosts.append(PeerHost(host, pubsub, nursery))
         yield hosts

@@ -92,21 +92,31 @@ async def test_bad_arguments_are_typed_errors(local) -> None:
         await a.send(Identity.generate().peer_id, "c", b"x")
     with pytest.raises(MeshFrameError):
         await a.send(a.peer_id, "c" * 256, b"x")
+    with pytest.raises(MeshNotConnectedError):
+        await a.send_many(Identity.generate().peer_id, "c", [b"x", b"y"])
+    with pytest.raises(MeshFrameError):
+        await a.send_many(a.peer_id, "c", [b"x", b"y" * (50 * 1024 * 1024 + 1)])
+    with pytest.raises(TypeError):
+        await a.send_many(a.peer_id, "c", [b"x", 3])  # type: ignore[list-item]
     with pytest.raises(MeshAddressError):
         await local(listen=["/ip4/127.0.0.1/tcp/notaport"])
     with pytest.raises(PeerpoolError):
         await local(pubsub="carrier-pigeon")
 
 
-async def test_burst_with_a_slow_consumer_loses_nothing(local, spawn) -> None:
-    """A tiny event queue and a consumer that naps: the sender is slowed, not dropped."""
+@pytest.mark.parametrize("batch", [1, 100], ids=["send", "send_many"])
+async def test_burst_with_a_slow_consumer_loses_nothing(local, spawn, batch) -> None:
+    """A tiny event queue and a consumer that naps: the sender is slowed, not dropped
+    (one send per message, or send_many: 100 per call, far more than the queue holds)."""
     a: MeshNode = await local(event_queue_size=16)
     b = await spawn()
     await a.dial(b.addr)
     await b.wait_connected(a.peer_id)
     n = 2000
     sending = asyncio.ensure_future(
-        b.call("send_many", peer=a.peer_id, channel="burst", count=n, size=1024, wait=120)
+        b.call(
+            "send_many", peer=a.peer_id, channel="burst", count=n, size=1024, batch=batch, wait=120
+        )
     )
     got: list[bytes] = []
     while len(got) < n:

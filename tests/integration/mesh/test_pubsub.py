@@ -74,13 +74,34 @@ async def test_floodsub_fan_out_to_50_subscribers_loses_nothing(local, spawn) ->
     await fan_out(local, spawn, "floodsub", 1024)
 
 
-async def test_floodsub_refuses_messages_over_its_limit(local) -> None:
+async def test_floodsub_carries_large_signed_messages_up_to_max_message_size(local, spawn) -> None:
+    """floodsub is gossipsub speaking /floodsub/1.0.0: no 2,048-byte RPC limit (rust-libp2p's
+    floodsub crate had one), messages signed and verified; the limit is max_message_size."""
     from peerpool.errors import MeshError
 
-    node: MeshNode = await local(pubsub="floodsub")
-    await node.subscribe("t")
-    with pytest.raises(MeshError, match="floodsub"):
-        await node.publish("t", b"x" * 4096)
+    limit = 300_000
+    publisher: MeshNode = await local(pubsub="floodsub", max_message_size=limit)
+    topic = f"{publisher.peer_id}::ps:big"
+    sub = await spawn(nodes=2, pubsub="floodsub")
+    for i in range(2):
+        await sub.call("subscribe", node=i, topic=topic)
+        await sub.call("dial", node=i, addrs=publisher.listen_addrs)
+    await publisher.subscribe(topic)
+    big = bytes(range(256)) * 1000  # 256,000 bytes
+    heard: set[int] = set()
+    for _ in range(60):
+        await publisher.publish(topic, big)
+        await asyncio.sleep(0.25)
+        for i in range(2):
+            got = await sub.call("events", node=i, summary=True)
+            for data in got["payloads"]:
+                assert unb64(data) == big
+                heard.add(i)
+        if heard == {0, 1}:
+            break
+    assert heard == {0, 1}, f"only subscribers {heard} got the 256,000-byte message"
+    with pytest.raises(MeshError):
+        await publisher.publish(topic, b"x" * (limit + 1))
 
 
 async def test_unsubscribe_stops_delivery(local, spawn) -> None:
