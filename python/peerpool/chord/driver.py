@@ -2,7 +2,8 @@
 
 It answers requests with ``ChordCore.handle``, carries the steps of the ops
 generators over ``transport.request``, and runs the periodic work
-(stabilise, check the predecessor, fix fingers, repair, close idle hops).
+(stabilise, check the predecessor, fix fingers, repair and tombstone
+collection, rebuild of lost positions, close idle hops).
 Timeouts and tasks live only here. Background sends (replicas, relayed
 broadcasts) are bounded: past ``max_background`` in flight they are dropped
 and counted, and repair sends the copies later.
@@ -16,7 +17,7 @@ import time
 from typing import Any, TypeVar
 
 from peerpool.chord import messages as m
-from peerpool.chord import ops, wire
+from peerpool.chord import ops, repair, wire
 from peerpool.chord.batching import PutBatcher
 from peerpool.chord.core import Call, ChordCore
 from peerpool.chord.transport import PROTOCOL, Disconnecting, HasEvents, ListsPeers, Transport
@@ -47,6 +48,8 @@ class Driver:
         stabilise_interval: float = 1.0,
         fix_fingers_every: int = 5,
         repair_every: int = 10,
+        rebuild_every: int = 60,
+        tombstone_ttl: float = 600.0,
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
         max_background: int = 256,
         idle_hop_timeout: float = 30.0,
@@ -57,12 +60,16 @@ class Driver:
         else, such as the connection pools, reads the node's events."""
         self.transport = transport
         self._options = dict(
-            replicas=replicas, successors=successors, max_value_bytes=max_value_bytes
+            replicas=replicas,
+            successors=successors,
+            max_value_bytes=max_value_bytes,
+            tombstone_ttl=tombstone_ttl,
         )
         self.request_timeout = request_timeout
         self.stabilise_interval = stabilise_interval
         self.fix_fingers_every = fix_fingers_every
         self.repair_every = repair_every
+        self.rebuild_every = rebuild_every
         self.max_background = max_background
         self.idle_hop_timeout = idle_hop_timeout
         self.read_events = read_events
@@ -276,7 +283,8 @@ class Driver:
                 (ops.check_predecessor(core), 1),
                 (ops.stabilise(core), 1),
                 (ops.fix_fingers(core), self.fix_fingers_every),
-                (ops.repair(core), self.repair_every),
+                (repair.repair(core, time.time_ns()), self.repair_every),
+                (repair.rebuild(core), self.rebuild_every),
             ):
                 if rounds % every:
                     op.close()

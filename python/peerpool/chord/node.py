@@ -115,20 +115,34 @@ class ChordNode(Driver):
 
     async def get(self, key: object, default: Any = None, *, timeout: float = 10.0) -> Any:
         """The value most of the key's five positions agree on (more than two),
-        or ``default`` when that majority says the key is missing."""
+        or ``default`` when that majority says the key is missing.
+
+        One request per owner, carrying all the positions it owns; a position
+        its guessed owner does not settle (the ring moved, the node died) is
+        then routed on its own."""
         k = check_key(key)
+        groups, alone = ops.plan_get(self.core, list(enumerate(get_hashes(k))))
         vote = Vote()
-        tasks = [
-            asyncio.ensure_future(self._drive(ops.get_position(self.core, i, p)))
-            for i, p in enumerate(get_hashes(k))
-        ]
+        # Each task answers a list of items: a group's, or one routed position.
+        items_of: dict[asyncio.Future[Any], list[tuple[int, int]]] = {}
+        group_tasks: set[asyncio.Future[Any]] = set()
+
+        def route_alone(item: tuple[int, int]) -> None:
+            task = asyncio.ensure_future(self._drive(ops.get_position(self.core, *item)))
+            items_of[task] = [item]
+
+        for node, items in groups:
+            task = asyncio.ensure_future(self._drive(ops.get_group(self.core, node, items)))
+            items_of[task] = items
+            group_tasks.add(task)
+        for item in alone:
+            route_alone(item)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        pending: set[asyncio.Future[Any]] = set(tasks)
         try:
-            while pending and not (vote.decided or vote.hopeless):
-                done, pending = await asyncio.wait(
-                    pending,
+            while items_of and not (vote.decided or vote.hopeless):
+                done, _ = await asyncio.wait(
+                    items_of,
                     timeout=max(0.0, deadline - loop.time()),
                     return_when=asyncio.FIRST_COMPLETED,
                 )
@@ -137,12 +151,21 @@ class ChordNode(Driver):
                         f"get of {k!r}: {vote.pending} positions unanswered after {timeout} s"
                     )
                 for task in done:
+                    items = items_of.pop(task)
                     try:
-                        vote.add(task.result())
+                        result = task.result()
                     except ChordError:
-                        vote.fail()
+                        for _ in items:
+                            vote.fail()
+                        continue
+                    answers = result if task in group_tasks else [result]
+                    for item, answer in zip(items, answers, strict=True):
+                        if answer is ops.UNSETTLED:
+                            route_alone(item)
+                        else:
+                            vote.add(answer)
         finally:
-            for task in pending:
+            for task in items_of:
                 task.cancel()
         decided, value = vote.result()
         if not decided:

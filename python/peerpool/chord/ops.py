@@ -145,6 +145,49 @@ def get_position(core: ChordCore, method: int, position: int) -> Op[Value | None
     raise ChordLookupError(f"unexpected answer {type(resp).__name__} to a get")
 
 
+#: A position whose owner's group answer did not settle it: route it on its own.
+UNSETTLED = object()
+
+Group = tuple[NodeRef, list[tuple[int, int]]]
+
+
+def plan_get(
+    core: ChordCore, items: list[tuple[int, int]]
+) -> tuple[list[Group], list[tuple[int, int]]]:
+    """``(method, position)`` items grouped by the node likely to own them, so a
+    get costs one request per owner rather than one per position; the rest
+    (mine, or no owner known from here) are routed one by one."""
+    groups: dict[str, Group] = {}
+    alone: list[tuple[int, int]] = []
+    for method, position in items:
+        point = position % RING_SIZE
+        guess = None if core.owns(point) else core.routing.owner_guess(point)
+        if guess is None:
+            alone.append((method, position))
+        else:
+            groups.setdefault(guess.peer_id, (guess, []))[1].append((method, position))
+    return list(groups.values()), alone
+
+
+def get_group(core: ChordCore, node: NodeRef, items: list[tuple[int, int]]) -> Op[list[object]]:
+    """One GetMany to ``node``: per item its value, None (missing or deleted) or
+    UNSETTLED (not its owner after all, or it failed: route that item alone)."""
+    resp = yield from _call(node, m.GetMany(tuple(items)))
+    if resp is None:
+        _forget(core, node)
+    if not isinstance(resp, m.Answers) or len(resp.items) != len(items):
+        if resp is not None:
+            core.counters["peer_error"] += 1
+        return [UNSETTLED] * len(items)
+    out: list[object] = []
+    for item in resp.items:
+        if isinstance(item, str):
+            out.append(UNSETTLED)
+        else:
+            out.append(None if item is None else item.value)
+    return out
+
+
 def find_owner(core: ChordCore, point: int) -> Op[tuple[NodeRef, int]]:
     """The node responsible for ``point``, and the hops it took to learn it."""
     resp, node, hops = yield from route(core, point, m.Find(point))
@@ -281,28 +324,6 @@ def fix_fingers(core: ChordCore) -> Op[int]:
             r.set_finger(index, owner)
             index += 1
     return lookups
-
-
-def repair(core: ChordCore) -> Op[int]:
-    """Give the next ``replicas - 1`` successors what they lack of my own arc."""
-    primary = core.primary_entries()
-    sent = 0
-    for node in list(core.replica_targets()):
-        for start in range(0, len(primary), m.MAX_SYNC):
-            chunk = primary[start : start + m.MAX_SYNC]
-            resp = yield from _call(
-                node, m.Sync(tuple((e.method, e.position, e.version) for e in chunk))
-            )
-            if resp is None:
-                _forget(core, node)
-                break
-            if not isinstance(resp, m.Want):
-                break
-            wanted = [chunk[i] for i in resp.indices if 0 <= i < len(chunk)]
-            for page in pages(wanted):
-                yield from _call(node, m.Put(tuple(page), replica=True))
-                sent += len(page)
-    return sent
 
 
 def hand_off(core: ChordCore, now_ms: int) -> Op[None]:

@@ -17,19 +17,24 @@ from collections.abc import Sequence
 from peerpool.chord.messages import (
     KINDS,
     MAX_ENTRIES,
+    MAX_GET_ITEMS,
     MAX_MESSAGE_BYTES,
     MAX_NODES,
     MAX_SKIP,
     MAX_SYNC,
     MAX_VALUE_BYTES,
     POSITION_BYTES,
+    NOT_MINE,
     VERSION,
+    Answers,
     Broadcast,
     Entries,
     Error,
     Find,
+    Forget,
     Found,
     Get,
+    GetMany,
     GetState,
     Leaving,
     Message,
@@ -50,6 +55,8 @@ from peerpool.errors import ChordMessageError
 
 # Value and key tags: the type comes back as it went in (str stays str).
 _BYTES, _STR, _DELETED = 0, 1, 2
+# An Answers item's status byte.
+_ANSWER_MISSING, _ANSWER_ENTRY, _ANSWER_NOT_MINE = 0, 1, 2
 
 
 # --- encoding -------------------------------------------------------------------
@@ -64,6 +71,26 @@ def encode(msg: Message) -> bytes:
     elif isinstance(msg, Find):
         _position(out, msg.point)
         _skip(out, msg.skip)
+    elif isinstance(msg, GetMany):
+        if len(msg.items) > MAX_GET_ITEMS:
+            raise ChordMessageError(f"{len(msg.items)} positions in one GetMany")
+        out += _U32.pack(len(msg.items))
+        for method, position in msg.items:
+            out.append(method)
+            _position(out, position)
+        _skip(out, msg.skip)
+    elif isinstance(msg, Answers):
+        if len(msg.items) > MAX_GET_ITEMS:
+            raise ChordMessageError(f"{len(msg.items)} answers in one message")
+        out += _U32.pack(len(msg.items))
+        for item in msg.items:
+            if item is None:
+                out.append(_ANSWER_MISSING)
+            elif isinstance(item, str):
+                out.append(_ANSWER_NOT_MINE)
+            else:
+                out.append(_ANSWER_ENTRY)
+                _entry(out, item)
     elif isinstance(msg, Put):
         out.append(1 if msg.replica else 0)
         _entries(out, msg.entries)
@@ -80,7 +107,9 @@ def encode(msg: Message) -> bytes:
             out.append(msg.cursor[0])
             _position(out, msg.cursor[1])
         out += struct.pack(">I", msg.limit)
-    elif isinstance(msg, Sync):
+    elif isinstance(msg, (Sync, Forget)):
+        if len(msg.items) > MAX_SYNC:
+            raise ChordMessageError(f"{len(msg.items)} items in one message, over {MAX_SYNC}")
         out += struct.pack(">I", len(msg.items))
         for method, position, version in msg.items:
             out.append(method)
@@ -249,6 +278,13 @@ def _decode_body(r: _Reader, kind: int) -> Message:
         return Broadcast(msg_id, sent_ms, hops, r.position(), r.node())
     if kind == 10:
         return Find(r.position(), r.skip())
+    if kind == 11:
+        count = r.count(MAX_GET_ITEMS, 1 + POSITION_BYTES)
+        items = tuple((r.method(), r.position()) for _ in range(count))
+        return GetMany(items, r.skip())
+    if kind == 12:
+        count = r.count(MAX_SYNC, 1 + POSITION_BYTES + 8)
+        return Forget(tuple((r.method(), r.position(), r.u64()) for _ in range(count)))
     if kind == 64:
         return Ok()
     if kind == 65:
@@ -268,6 +304,8 @@ def _decode_body(r: _Reader, kind: int) -> Message:
         return Want(tuple(r.u32() for _ in range(count)))
     if kind == 71:
         return Error(r.short())
+    if kind == 72:
+        return Answers(r.answers())
     raise ChordMessageError(f"unknown message kind {kind}", 1)
 
 
@@ -421,6 +459,21 @@ class _Reader:
         tag = self.tag((_BYTES, _STR, _DELETED))
         value = None if tag == _DELETED else self.blob(tag, MAX_VALUE_BYTES)
         return Entry(method, position, key, value, self.u64())
+
+    def answers(self) -> tuple[Entry | None | str, ...]:
+        count = self.count(MAX_GET_ITEMS, 1)
+        out: list[Entry | None | str] = []
+        for _ in range(count):
+            status = self.u8()
+            if status == _ANSWER_MISSING:
+                out.append(None)
+            elif status == _ANSWER_NOT_MINE:
+                out.append(NOT_MINE)
+            elif status == _ANSWER_ENTRY:
+                out.append(self.entry())
+            else:
+                raise ChordMessageError(f"unknown answer status {status}", self.pos - 1)
+        return tuple(out)
 
     def entries(self) -> tuple[Entry, ...]:
         # 1 method + 64 position + 5 key header + 1 value tag + 8 version
