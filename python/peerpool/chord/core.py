@@ -160,7 +160,7 @@ class ChordCore:
         """Each position this node owns is answered from the store; the rest,
         and whatever would push the answer past a page, are NOT_MINE (the
         asker routes those one by one)."""
-        out: list[Entry | None | str] = []
+        out: list[Entry | str | None] = []
         size = 0
         for method, position in msg.items:
             if not self.owns(position % RING_SIZE, msg.skip):

@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 
 from peerpool.chord import messages as m
 from peerpool.chord import ops, repair, wire
-from peerpool.chord.batching import PutBatcher
+from peerpool.chord.batching import PutBatcher, WriteCoalescer
 from peerpool.chord.core import Call, ChordCore
+from peerpool.chord.storage import Entry
 from peerpool.chord.transport import PROTOCOL, Disconnecting, HasEvents, ListsPeers, Transport
 from peerpool.chord.types import NodeRef
 from peerpool.errors import (
@@ -59,7 +60,7 @@ class Driver:
         bounded and stalls the swarm when full); turn it off when something
         else, such as the connection pools, reads the node's events."""
         self.transport = transport
-        self._options = dict(
+        self._options: dict[str, Any] = dict(
             replicas=replicas,
             successors=successors,
             max_value_bytes=max_value_bytes,
@@ -79,6 +80,7 @@ class Driver:
         self._maintenance: asyncio.Task[None] | None = None
         self._stopping = False
         self._batcher = PutBatcher(self._send)
+        self._writes = WriteCoalescer(self._write)
 
     # --- life cycle ------------------------------------------------------------------
 
@@ -96,6 +98,7 @@ class Driver:
         self._stopping = True
         tasks = [t for t in (self._maintenance, *self._tasks) if t is not None]
         tasks += self._batcher.cancel()
+        tasks += self._writes.cancel()
         # Cancelled until done: on Python 3.11 asyncio.wait_for can swallow a
         # cancellation that lands as its inner call completes.
         while tasks:
@@ -140,6 +143,9 @@ class Driver:
             return await asyncio.wait_for(self._drive(op), timeout)
         except asyncio.TimeoutError:
             raise ChordTimeoutError(f"{what} did not complete within {timeout} s") from None
+
+    async def _write(self, entries: list[Entry]) -> None:
+        await self._run(ops.put_entries(self.core, entries), 30.0, "set")
 
     async def _drive(self, op: ops.Op[T]) -> T:
         try:

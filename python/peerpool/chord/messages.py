@@ -165,7 +165,7 @@ class Answers:
     """GetMany's answer, one per item in order: the entry held (possibly a
     tombstone), None when the owner holds nothing there, or NOT_MINE."""
 
-    items: tuple[Entry | None | str, ...]
+    items: tuple[Entry | str | None, ...]
 
 
 @dataclass(frozen=True, slots=True)

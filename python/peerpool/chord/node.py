@@ -128,13 +128,17 @@ class ChordNode(Driver):
         group_tasks: set[asyncio.Future[Any]] = set()
 
         def route_alone(item: tuple[int, int]) -> None:
-            task = asyncio.ensure_future(self._drive(ops.get_position(self.core, *item)))
-            items_of[task] = [item]
+            one: asyncio.Future[Any] = asyncio.ensure_future(
+                self._drive(ops.get_position(self.core, *item))
+            )
+            items_of[one] = [item]
 
         for node, items in groups:
-            task = asyncio.ensure_future(self._drive(ops.get_group(self.core, node, items)))
-            items_of[task] = items
-            group_tasks.add(task)
+            group: asyncio.Future[Any] = asyncio.ensure_future(
+                self._drive(ops.get_group(self.core, node, items))
+            )
+            items_of[group] = items
+            group_tasks.add(group)
         for item in alone:
             route_alone(item)
         loop = asyncio.get_running_loop()
@@ -163,7 +167,7 @@ class ChordNode(Driver):
                         if answer is ops.UNSETTLED:
                             route_alone(item)
                         else:
-                            vote.add(answer)
+                            vote.add(answer)  # a value, or None: missing
         finally:
             for task in items_of:
                 task.cancel()
@@ -175,8 +179,16 @@ class ChordNode(Driver):
         return default if value is None else value
 
     async def set(self, key: object, value: object, *, timeout: float = 10.0) -> None:
-        """Store ``value`` under the key's five positions (``None`` deletes, as in py2p)."""
-        await self._run(ops.put_entries(self.core, self._entries(key, value)), timeout, "set")
+        """Store ``value`` under the key's five positions (``None`` deletes, as in py2p).
+
+        Sets made while others are being written are coalesced into one write
+        (one Put per owner for all of them)."""
+        entries = self._entries(key, value)
+        try:
+            async with asyncio.timeout(timeout):
+                await self._writes.write(entries)
+        except TimeoutError:
+            raise ChordTimeoutError(f"set did not complete within {timeout} s") from None
 
     async def update(
         self, mapping: Mapping[Any, Any] | Iterable[tuple[Any, Any]], *, timeout: float = 30.0

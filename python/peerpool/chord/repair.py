@@ -156,7 +156,9 @@ def rebuild(core: ChordCore) -> Op[int]:
         stored += len(mine)
         if calls:
             yield Background(calls)
-    put_calls = [Call(node, m.Put(tuple(page))) for node, batch in puts.values() for page in pages(batch)]
+    put_calls = [
+        Call(node, m.Put(tuple(page))) for node, batch in puts.values() for page in pages(batch)
+    ]
     if put_calls:
         answers = yield Parallel(put_calls)
         assert isinstance(answers, list)
@@ -201,4 +203,3 @@ def _owners(core: ChordCore, points: list[int]) -> Op[dict[int, NodeRef]]:
             if resp.predecessor is not None:
                 arcs.append((resp.predecessor.id, resp.node))
     return found
-

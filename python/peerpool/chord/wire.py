@@ -23,8 +23,8 @@ from peerpool.chord.messages import (
     MAX_SKIP,
     MAX_SYNC,
     MAX_VALUE_BYTES,
-    POSITION_BYTES,
     NOT_MINE,
+    POSITION_BYTES,
     VERSION,
     Answers,
     Broadcast,
@@ -460,9 +460,9 @@ class _Reader:
         value = None if tag == _DELETED else self.blob(tag, MAX_VALUE_BYTES)
         return Entry(method, position, key, value, self.u64())
 
-    def answers(self) -> tuple[Entry | None | str, ...]:
+    def answers(self) -> tuple[Entry | str | None, ...]:
         count = self.count(MAX_GET_ITEMS, 1)
-        out: list[Entry | None | str] = []
+        out: list[Entry | str | None] = []
         for _ in range(count):
             status = self.u8()
             if status == _ANSWER_MISSING:

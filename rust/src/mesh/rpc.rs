@@ -340,9 +340,7 @@ async fn serve(peer: PeerId, stream: Stream, protocol: String, shared: Arc<Share
         };
         inc(&shared.hub.counters.requests_in, 1);
         if shared.lock_inbound().len() >= MAX_INBOUND_PENDING {
-            shared
-                .hub
-                .drop_counted("requests_busy", Some(&peer_s), 1);
+            shared.hub.drop_counted("requests_busy", Some(&peer_s), 1);
             let busy = encode_frame(ERR, frame.id, b"busy: too many requests waiting");
             if frames_tx.send(busy).await.is_err() {
                 break;
