@@ -199,20 +199,32 @@ def find_owner(core: ChordCore, point: int) -> Op[tuple[NodeRef, int]]:
 
 
 def put_entries(core: ChordCore, entries: list[Entry]) -> Op[None]:
-    """Store entries on their owners: one Put per owner known from here, in
-    parallel; whatever an owner refuses (the ring moved) is routed one by one."""
+    """Store entries on their owners: one Put per owner, in parallel. Owners
+    this node cannot tell from its tables are looked up first (one lookup per
+    owner's arc, not per entry); whatever an owner refuses (the ring moved)
+    is routed one by one."""
     groups: dict[str, tuple[NodeRef, list[Entry]]] = {}
     local: list[Entry] = []
+    unknown: list[Entry] = []
     routed: list[Entry] = []
+    guess_owner = core.routing.owner_guesser()
     for entry in entries:
         if core.owns(entry.point):
             local.append(entry)
             continue
-        guess = core.routing.owner_guess(entry.point)
+        guess = guess_owner(entry.point)
         if guess is not None:
             groups.setdefault(guess.peer_id, (guess, []))[1].append(entry)
         else:
-            routed.append(entry)
+            unknown.append(entry)
+    if unknown:
+        owners = yield from find_owners(core, [e.point for e in unknown])
+        for entry in unknown:
+            owner = owners.get(entry.point)
+            if owner is None or owner.peer_id == core.me.peer_id:
+                routed.append(entry)
+            else:
+                groups.setdefault(owner.peer_id, (owner, []))[1].append(entry)
     if local:
         _, calls = core.handle_message(core.me.peer_id, m.Put(tuple(local)), 0.0)
         if calls:
@@ -235,6 +247,45 @@ def put_entries(core: ChordCore, entries: list[Entry]) -> Op[None]:
         resp, _, _ = yield from route(core, entry.point, m.Put((entry,)))
         if not isinstance(resp, m.Ok):
             raise ChordLookupError(f"the owner of a position refused it ({type(resp).__name__})")
+
+
+def find_owners(
+    core: ChordCore, points: list[int], max_lookups: int | None = None
+) -> Op[dict[int, NodeRef]]:
+    """The owner of each point, from my own tables where they tell it exactly
+    (my arc, the successor list's span); otherwise by routed lookups, each of
+    which teaches an owner's whole arc (its State names its predecessor), so
+    the lookups are one per owner met, not one per point. A point whose
+    lookup failed (or past ``max_lookups``) is left out."""
+    found: dict[int, NodeRef] = {}
+    arcs: list[tuple[int, NodeRef]] = []  # (predecessor id, owner)
+    lookups = 0
+    for point in points:
+        if point in found:
+            continue
+        if core.owns(point):
+            found[point] = core.me
+            continue
+        hops, exact = core.routing.next_hops(point, 1)
+        if exact and hops:
+            found[point] = hops[0]
+            continue
+        known = next((node for pred, node in arcs if between(point, pred, node.id)), None)
+        if known is not None:
+            found[point] = known
+            continue
+        if max_lookups is not None and lookups >= max_lookups:
+            continue
+        lookups += 1
+        try:
+            resp, _, _ = yield from route(core, point, m.Find(point))
+        except ChordLookupError:  # that point is routed (or waits) on its own
+            continue
+        if isinstance(resp, m.State):
+            found[point] = resp.node
+            if resp.predecessor is not None:
+                arcs.append((resp.predecessor.id, resp.node))
+    return found
 
 
 def join(core: ChordCore, bootstrap: NodeRef) -> Op[None]:

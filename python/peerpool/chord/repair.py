@@ -20,11 +20,10 @@ from __future__ import annotations
 
 from peerpool.chord import messages as m
 from peerpool.chord.core import Call, ChordCore, pages
-from peerpool.chord.ops import Background, Op, Parallel, _call, _forget, route
+from peerpool.chord.ops import Background, Op, Parallel, _call, _forget, find_owners
 from peerpool.chord.ring import get_hashes
 from peerpool.chord.storage import Entry, Item
-from peerpool.chord.types import MAJORITY, NodeRef, between
-from peerpool.errors import ChordLookupError
+from peerpool.chord.types import MAJORITY, NodeRef
 
 #: Owner lookups (routed Finds) one rebuild round may make for positions
 #: whose owner this node cannot tell from its own tables (big rings).
@@ -102,7 +101,8 @@ def rebuild(core: ChordCore) -> Op[int]:
             if j != entry.method
         ]
         plans.append((entry, others))
-    owners = yield from _owners(core, [o.point for _, others in plans for o in others])
+    points = [o.point for _, others in plans for o in others]
+    owners = yield from find_owners(core, points, MAX_REBUILD_LOOKUPS)
     # Ask each owner, in one Sync per page, which of its positions it lacks.
     asks: dict[str, tuple[NodeRef, list[Entry]]] = {}
     lacking: set[tuple[int, int]] = set()
@@ -168,38 +168,3 @@ def rebuild(core: ChordCore) -> Op[int]:
                 stored += len(call.msg.entries)
     core.counters["positions_rebuilt"] += stored
     return stored
-
-
-def _owners(core: ChordCore, points: list[int]) -> Op[dict[int, NodeRef]]:
-    """The owner of each point, from my own tables where they tell it exactly
-    (the successor list's span, my own arc); otherwise by routed lookups, each
-    of which teaches an owner's whole arc (its State names its predecessor)."""
-    found: dict[int, NodeRef] = {}
-    arcs: list[tuple[int, NodeRef]] = []  # (predecessor id, owner)
-    lookups = 0
-    for point in points:
-        if point in found:
-            continue
-        if core.owns(point):
-            found[point] = core.me
-            continue
-        hops, exact = core.routing.next_hops(point, 1)
-        if exact and hops:
-            found[point] = hops[0]
-            continue
-        known = next((node for pred, node in arcs if between(point, pred, node.id)), None)
-        if known is not None:
-            found[point] = known
-            continue
-        if lookups >= MAX_REBUILD_LOOKUPS:
-            continue
-        lookups += 1
-        try:
-            resp, _, _ = yield from route(core, point, m.Find(point))
-        except ChordLookupError:  # that point waits for a later round
-            continue
-        if isinstance(resp, m.State):
-            found[point] = resp.node
-            if resp.predecessor is not None:
-                arcs.append((resp.predecessor.id, resp.node))
-    return found
