@@ -499,8 +499,10 @@ def _fast_entries(data: bytes, pos: int, count: int) -> tuple[tuple[Entry, ...],
     which raises the precise error). Entries are most of a busy ring's bytes:
     this is the loop a node spends its time in while taking writes."""
     end = len(data)
-    out = []
+    out: list[Entry] = []
     append = out.append
+    value: Value | None
+    key: Value
     from_bytes = int.from_bytes
     try:
         for _ in range(count):
@@ -518,10 +520,9 @@ def _fast_entries(data: bytes, pos: int, count: int) -> tuple[tuple[Entry, ...],
                 at += 5
                 if size > MAX_VALUE_BYTES or at + size + 8 > end:
                     return None
-                value = data[at : at + size]
+                raw_value = data[at : at + size]
                 at += size
-                if value_tag == _STR:
-                    value = value.decode("utf-8")
+                value = raw_value.decode("utf-8") if value_tag == _STR else raw_value
             else:
                 return None
             (version,) = _U64_AT(data, at)
