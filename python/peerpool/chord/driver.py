@@ -290,7 +290,7 @@ class Driver:
                 (ops.stabilise(core), 1),
                 (ops.fix_fingers(core), self.fix_fingers_every),
                 (repair.repair(core, time.time_ns()), self.repair_every),
-                (repair.rebuild(core), self.rebuild_every),
+                (repair.rebuild(core, rounds // self.rebuild_every), self.rebuild_every),
             ):
                 if rounds % every:
                     op.close()

@@ -23,11 +23,11 @@ from peerpool.chord.core import Call, ChordCore, pages
 from peerpool.chord.ops import Background, Op, Parallel, _call, _forget, find_owners
 from peerpool.chord.ring import get_hashes
 from peerpool.chord.storage import Entry, Item
-from peerpool.chord.types import MAJORITY, NodeRef
+from peerpool.chord.types import MAJORITY, METHODS, NodeRef
 
 #: Owner lookups (routed Finds) one rebuild round may make for positions
 #: whose owner this node cannot tell from its own tables (big rings).
-MAX_REBUILD_LOOKUPS = 256
+MAX_REBUILD_LOOKUPS = 64
 
 
 def repair(core: ChordCore, now_ns: int | None = None) -> Op[int]:
@@ -83,12 +83,18 @@ def _collect(core: ChordCore, targets: list[NodeRef], items: set[Item]) -> Op[No
     core.counters["tombstones_collected"] += len(gone)
 
 
-def rebuild(core: ChordCore) -> Op[int]:
+def rebuild(core: ChordCore, turn: int | None = None) -> Op[int]:
     """Store again, where their owners lack them, the other positions of the
     keys I own a position of, when a majority of positions hold my version.
-    Returns the entries stored."""
+    Returns the entries stored.
+
+    ``turn``: only the keys whose position ``turn % 5`` is mine. Each owner of a
+    key would otherwise check it every round, five times over; taking turns,
+    one owner checks it per round and every live one within five rounds."""
     newest: dict[bytes | str, Entry] = {}
     for entry in core.primary_entries():
+        if turn is not None and entry.method != turn % len(METHODS):
+            continue
         held = newest.get(entry.key)
         if held is None or entry.newer_than(held):
             newest[entry.key] = entry
