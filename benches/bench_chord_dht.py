@@ -223,7 +223,15 @@ def clients(
         if system not in made:
             made[system] = CLIENTS[system](loop, peers if system == "py2p" else peers(system))
             made[system].set_many({k: f"value-of-{k}" for k in KEYS})
-            time.sleep(0.5)  # py2p's sets are sends without an answer
+            if system == "py2p":
+                # py2p's sets are sends without an answer: wait until they landed
+                # (on a loaded machine half a second was not always enough)
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and any(
+                    made[system].sock.getSync(k, timeout=2) != f"value-of-{k}"
+                    for k in (KEYS[0], KEYS[-1])
+                ):
+                    time.sleep(0.5)
         return made[system]
 
     yield client
