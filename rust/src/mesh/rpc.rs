@@ -129,6 +129,8 @@ struct Outgoing {
 }
 
 type Waiting = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Vec<u8>, MeshErr>>>>>;
+/// A link's generation (which task owns it) and the queue to that task.
+type LinkEntry = (u64, mpsc::Sender<Outgoing>);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -137,7 +139,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The open outbound streams, by peer and protocol: each a queue to its task.
 #[derive(Default)]
 pub struct Links {
-    map: Mutex<HashMap<(PeerId, StreamProtocol), (u64, mpsc::Sender<Outgoing>)>>,
+    map: Mutex<HashMap<(PeerId, StreamProtocol), LinkEntry>>,
     generation: std::sync::atomic::AtomicU64,
 }
 
