@@ -38,7 +38,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any)
         return
     groups: dict[str, list[Any]] = defaultdict(list)
     for bench in session.benchmarks:
-        if bench.stats is not None:  # type: ignore[union-attr]
+        # a benchmark whose test failed before its first round has no data
+        if bench.stats is not None and bench.stats.data:  # type: ignore[union-attr]
             groups[bench.group or bench.name].append(bench)
     rows: list[dict[str, Any]] = []
     tr = terminalreporter

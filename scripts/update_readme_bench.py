@@ -1,7 +1,11 @@
-"""Write the benchmark table of the README from the figures of the last
-`make bench` run (.benchmarks/summary.json, written by benches/conftest.py),
-between the `<!-- bench:start -->` and `<!-- bench:end -->` markers. Figures
-are never typed in by hand: rerun `make bench` to refresh them."""
+"""Write the benchmark tables of the README from the figures of the last
+`make bench` run (.benchmarks/summary.json, written by benches/conftest.py):
+the kernels' table between the `<!-- bench:start -->` and `<!-- bench:end -->`
+markers, and the Chord DHT's end-to-end table (groups `chord.dht.*`, with the
+p99s and load averages benches/bench_chord_dht.py keeps in
+.benchmarks/chord_dht_extra.json) between `<!-- chord-bench:begin -->` and
+`<!-- chord-bench:end -->`. Figures are never typed in by hand: rerun
+`make bench` (or one bench file, then this script) to refresh them."""
 
 from __future__ import annotations
 
@@ -14,6 +18,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = ROOT / ".benchmarks" / "summary.json"
+CHORD_EXTRA = ROOT / ".benchmarks" / "chord_dht_extra.json"
+CHORD_BEGIN, CHORD_END = "<!-- chord-bench:begin -->", "<!-- chord-bench:end -->"
+#: The DHT's targets (issue 12), shown beside each of its figures.
+CHORD_TARGETS = {
+    "remote_get": "p50 < 2 ms",
+    "missing_get": "< 10 ms",
+    "set": ">= 10,000 sets/s",
+}
 
 #: What each group must reach (from the issues), shown beside the figure.
 TARGETS = {
@@ -58,6 +70,7 @@ def table(rows: dict[str, dict], kept: dict[str, str] | None = None) -> str:
         "| benchmark | ours (median) | baseline (median) | ratio | throughput / figure | target |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
+    rows = {g: r for g, r in rows.items() if not g.startswith("chord.dht.")}  # their own table
     kept = {g: line for g, line in (kept or {}).items() if g not in rows}
     for group in sorted([*rows, *kept]):
         if group in kept:
@@ -92,6 +105,66 @@ def table(rows: dict[str, dict], kept: dict[str, str] | None = None) -> str:
     return "\n".join(lines)
 
 
+def _fmt(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds * 1e3:,.2f} ms" if seconds < 10 else f"{seconds:,.1f} s"
+
+
+def chord_table(rows: dict[str, dict], extra: dict) -> str | None:
+    """The DHT's rows (None when this summary has none: the README keeps its table)."""
+    groups = sorted(g for g in rows if g.startswith("chord.dht."))
+    if not groups:
+        return None
+    p99 = extra.get("p99", {})
+    lines = [
+        "| what | vs | ours (median) | theirs (median) | ours p99 | theirs p99 "
+        "| sets/s ours / theirs | target |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for group in groups:
+        r = rows[group]
+        what, versus = group.removeprefix("chord.dht.").split(":", 1)
+        rate = ""
+        if what == "set" and extra.get("burst"):
+            burst = extra["burst"]
+            theirs = f"{burst / r['baseline_s']:,.0f}" if r.get("baseline_s") else ""
+            rate = f"{burst / r['ours_s']:,.0f} / {theirs}"
+        lines.append(
+            f"| {what} | {versus} | {_fmt(r['ours_s'])} | {_fmt(r.get('baseline_s'))} | "
+            f"{_fmt(p99.get(group + '/ours'))} | {_fmt(p99.get(group + '/theirs'))} | {rate} | "
+            f"{CHORD_TARGETS.get(what, '')} |"
+        )
+    load = extra.get("loadavg")
+    load_txt = (
+        f"; 1-minute load average {load[0]:.1f} at the start and {load[1]:.1f} at the end"
+        " of the run (other helpers' builds and tests running)"
+        if load
+        else ""
+    )
+    stamp = extra.get("measured") or rows[groups[0]].get("measured", "")
+    lines += [
+        "",
+        f"Measured {stamp}, {platform.machine()}, Python {platform.python_version()}, on the "
+        f"project's shared 2-core machine{load_txt}: three storing nodes in separate "
+        "processes, the client in the benchmark's process.",
+    ]
+    return "\n".join(lines)
+
+
+def _write_chord(text: str, rows: dict[str, dict]) -> str:
+    extra = json.loads(CHORD_EXTRA.read_text()) if CHORD_EXTRA.exists() else {}
+    body = chord_table(rows, extra)
+    if body is None or CHORD_BEGIN not in text:
+        return text
+    return re.sub(
+        re.escape(CHORD_BEGIN) + ".*?" + re.escape(CHORD_END),
+        lambda _: CHORD_BEGIN + "\n" + body + "\n" + CHORD_END,
+        text,
+        flags=re.S,
+    )
+
+
 def main() -> int:
     if not SUMMARY.exists():
         print("no .benchmarks/summary.json: run `make bench` first", file=sys.stderr)
@@ -99,6 +172,10 @@ def main() -> int:
     rows = json.loads(SUMMARY.read_text())
     readme = ROOT / "README.md"
     text = readme.read_text()
+    if all(g.startswith("chord.dht.") for g in rows):
+        # only the DHT's bench ran: the kernels' table (and its date) stays as it is
+        readme.write_text(_write_chord(text, rows))
+        return 0
     current = re.search(r"<!-- bench:start -->(.*)<!-- bench:end -->", text, flags=re.S)
     kept = {}
     for line in (current.group(1) if current else "").splitlines():
@@ -114,7 +191,7 @@ def main() -> int:
     if n != 1:
         print("README has no bench markers", file=sys.stderr)
         return 1
-    readme.write_text(new)
+    readme.write_text(_write_chord(new, rows))
     return 0
 
 

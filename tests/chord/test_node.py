@@ -196,6 +196,8 @@ async def test_concurrent_sets_are_coalesced_per_owner_and_all_land(ring: list[C
     await asyncio.gather(*(writer.set(f"burst-{i}", f"v{i}") for i in range(300)))
     # 300 sets x up to 5 owners each would be ~1,500 Puts one by one.
     assert writer._batcher.flushes < 300
+    # and the sets themselves were written a batch at a time, not one by one
+    assert writer._writes.flushes < 30
     values = await asyncio.gather(*(ring[9].get(f"burst-{i}") for i in range(300)))
     assert values == [f"v{i}" for i in range(300)]
 

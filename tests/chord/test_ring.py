@@ -141,3 +141,21 @@ def test_id_bytes_of_the_wrong_size_or_range_are_rejected() -> None:
         id_to_bytes(RING_SIZE)
     with pytest.raises(RingIdError, match="outside the ring"):
         id_to_bytes(-1)
+
+
+def test_the_batch_owner_guesser_agrees_with_owner_guess() -> None:
+    import random
+
+    from peerpool.chord.ring import RING_SIZE
+    from peerpool.chord.sim import Simulator
+
+    sim = Simulator(seed=5)
+    for n, successors in ((3, 8), (40, 8)):
+        sim = Simulator(seed=n, successors=successors)
+        cores = sim.build(n)
+        rng = random.Random(n)
+        for core in cores[:5]:
+            guess = core.routing.owner_guesser()
+            for _ in range(300):
+                point = rng.randrange(RING_SIZE)
+                assert guess(point) == core.routing.owner_guess(point)

@@ -1,4 +1,5 @@
-"""Puts to one peer coalesced while a Put to it is in flight.
+"""Puts to one peer coalesced while a Put to it is in flight, and concurrent
+sets coalesced into one write (WriteCoalescer, at the end).
 
 Concurrent sets (and the replicas their owners push) would each cost a
 request per owner; with a batcher, the Puts that queue up for a peer while
@@ -19,6 +20,7 @@ from peerpool.chord import messages as m
 from peerpool.chord.core import Call, pages
 from peerpool.chord.storage import Entry
 from peerpool.chord.types import NodeRef
+from peerpool.errors import PeerpoolError
 
 Sender = Callable[[Call], Awaitable[m.Message | None]]
 
@@ -123,3 +125,101 @@ def _split(
             future.set_result(m.Want(mine))
         else:
             future.set_result(m.Ok())
+
+
+class WriteCoalescer:
+    """Concurrent ``set``s joined into one ``put_entries`` run.
+
+    Each set alone costs an operation (routing decisions, a task per owner, a
+    future per merged Put); sets that arrive while earlier ones are written
+    wait and leave together, so a burst costs a few operations in all. Up to
+    ``max_flushes`` runs are in flight at once (the next batch is encoded
+    while the owners store the last one). A batch that fails is retried set by
+    set, so each caller gets its own outcome, never a neighbour's error.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[list[Entry]], Awaitable[None]],
+        *,
+        max_entries: int = 5 * m.MAX_ENTRIES,
+        max_flushes: int = 2,
+    ) -> None:
+        self._run = run
+        self.max_entries = max_entries
+        self._pending: list[tuple[list[Entry], asyncio.Future[None]]] = []
+        self._slots = asyncio.Semaphore(max_flushes)
+        self._loop_task: asyncio.Task[None] | None = None
+        self._runs: set[asyncio.Task[None]] = set()
+        self.flushes = 0
+
+    async def write(self, entries: list[Entry]) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((entries, future))
+        if self._loop_task is None:
+            self._loop_task = asyncio.ensure_future(self._flush_all())
+        await future
+
+    def cancel(self) -> list[asyncio.Task[None]]:
+        tasks = [*self._runs, *([self._loop_task] if self._loop_task else [])]
+        for task in tasks:
+            task.cancel()
+        for _, future in self._pending:
+            future.cancel()
+        self._pending.clear()
+        return tasks
+
+    async def _flush_all(self) -> None:
+        try:
+            while self._pending:
+                await self._slots.acquire()
+                batch: list[tuple[list[Entry], asyncio.Future[None]]] = []
+                size = 0
+                while self._pending and (
+                    not batch or size + len(self._pending[0][0]) <= self.max_entries
+                ):
+                    part = self._pending.pop(0)
+                    batch.append(part)
+                    size += len(part[0])
+                task = asyncio.ensure_future(self._flush(batch))
+                self._runs.add(task)
+                task.add_done_callback(self._runs.discard)
+                # Let the sets that arrive during this run gather for the next.
+                await asyncio.sleep(0)
+        finally:
+            self._loop_task = None
+
+    async def _flush(self, batch: list[tuple[list[Entry], asyncio.Future[None]]]) -> None:
+        try:
+            self.flushes += 1
+            live = [(es, f) for es, f in batch if not f.done()]
+            try:
+                await self._run([e for es, _ in live for e in es])
+            except PeerpoolError as exc:
+                if len(live) == 1:
+                    _settle(live[0][1], exc)
+                    return
+                for entries, future in live:
+                    try:
+                        await self._run(entries)
+                    except PeerpoolError as one:
+                        _settle(future, one)
+                    else:
+                        _settle(future, None)
+                return
+            for _, future in live:
+                _settle(future, None)
+        finally:
+            self._slots.release()
+            for _, future in batch:
+                if not future.done():
+                    future.cancel()
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)

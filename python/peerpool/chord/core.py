@@ -28,6 +28,9 @@ from peerpool.errors import ChordMessageError
 DEFAULT_REPLICAS = 3
 #: Bytes of entries in one Put/Entries message: under the mesh node's 4 MiB request limit.
 PAGE_BYTES = 2 * 1024 * 1024
+#: Seconds a delete's tombstone is kept at least (then collected once every
+#: replica holds it): a replica cut off for longer could bring the value back.
+DEFAULT_TOMBSTONE_TTL = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,7 @@ class ChordCore:
         replicas: int = DEFAULT_REPLICAS,
         successors: int = DEFAULT_SUCCESSORS,
         max_value_bytes: int = m.MAX_VALUE_BYTES,
+        tombstone_ttl: float = DEFAULT_TOMBSTONE_TTL,
     ) -> None:
         if replicas < 1 or successors < replicas:
             raise ValueError("need 1 <= replicas <= successors")
@@ -53,6 +57,7 @@ class ChordCore:
         self.routing = Routing(me, successors)
         self.store = Store()
         self.replicas = replicas
+        self.tombstone_ttl = tombstone_ttl
         self.max_value_bytes = min(max_value_bytes, m.MAX_VALUE_BYTES)
         self.storing = True  # False after unjoin(): route and query, hold nothing
         self.relay = RelayCache()
@@ -105,6 +110,8 @@ class ChordCore:
             return m.Ok(), []
         if isinstance(msg, m.Get):
             return self._on_get(msg), []
+        if isinstance(msg, m.GetMany):
+            return self._on_get_many(msg), []
         if isinstance(msg, m.Find):
             return self._on_find(msg), []
         if isinstance(msg, m.Put):
@@ -123,6 +130,12 @@ class ChordCore:
                 if self.store.version((method, pos)) < ver
             )  # fmt: skip
             return m.Want(wanted), []
+        if isinstance(msg, m.Forget):
+            # Only a tombstone at the owner's exact version goes; a newer write stays.
+            for method, position, version in msg.items:
+                if self.store.discard_tombstone((method, position), version):
+                    self.counters["tombstones_collected"] += 1
+            return m.Ok(), []
         if isinstance(msg, m.Leaving):
             self._on_leaving(msg)
             return m.Ok(), []
@@ -142,6 +155,26 @@ class ChordCore:
                 return m.Missing()
             return m.Found(entry)
         return self._next(point, msg.skip)
+
+    def _on_get_many(self, msg: m.GetMany) -> m.Message:
+        """Each position this node owns is answered from the store; the rest,
+        and whatever would push the answer past a page, are NOT_MINE (the
+        asker routes those one by one)."""
+        out: list[Entry | str | None] = []
+        size = 0
+        for method, position in msg.items:
+            if not self.owns(position % RING_SIZE, msg.skip):
+                out.append(m.NOT_MINE)
+                continue
+            entry = self.store.get((method, position))
+            if entry is not None:
+                weight = 96 + _size(entry.key) + (0 if entry.value is None else _size(entry.value))
+                if size and size + weight > PAGE_BYTES:  # the first always fits
+                    out.append(m.NOT_MINE)
+                    continue
+                size += weight
+            out.append(entry)
+        return m.Answers(tuple(out))
 
     def _on_find(self, msg: m.Find) -> m.Message:
         point = msg.point % RING_SIZE

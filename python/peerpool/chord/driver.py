@@ -2,7 +2,8 @@
 
 It answers requests with ``ChordCore.handle``, carries the steps of the ops
 generators over ``transport.request``, and runs the periodic work
-(stabilise, check the predecessor, fix fingers, repair, close idle hops).
+(stabilise, check the predecessor, fix fingers, repair and tombstone
+collection, rebuild of lost positions, close idle hops).
 Timeouts and tasks live only here. Background sends (replicas, relayed
 broadcasts) are bounded: past ``max_background`` in flight they are dropped
 and counted, and repair sends the copies later.
@@ -16,9 +17,10 @@ import time
 from typing import Any, TypeVar
 
 from peerpool.chord import messages as m
-from peerpool.chord import ops, wire
-from peerpool.chord.batching import PutBatcher
+from peerpool.chord import ops, repair, wire
+from peerpool.chord.batching import PutBatcher, WriteCoalescer
 from peerpool.chord.core import Call, ChordCore
+from peerpool.chord.storage import Entry
 from peerpool.chord.transport import PROTOCOL, Disconnecting, HasEvents, ListsPeers, Transport
 from peerpool.chord.types import NodeRef
 from peerpool.errors import (
@@ -47,6 +49,8 @@ class Driver:
         stabilise_interval: float = 1.0,
         fix_fingers_every: int = 5,
         repair_every: int = 10,
+        rebuild_every: int = 60,
+        tombstone_ttl: float = 600.0,
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
         max_background: int = 256,
         idle_hop_timeout: float = 30.0,
@@ -56,13 +60,17 @@ class Driver:
         bounded and stalls the swarm when full); turn it off when something
         else, such as the connection pools, reads the node's events."""
         self.transport = transport
-        self._options = dict(
-            replicas=replicas, successors=successors, max_value_bytes=max_value_bytes
+        self._options: dict[str, Any] = dict(
+            replicas=replicas,
+            successors=successors,
+            max_value_bytes=max_value_bytes,
+            tombstone_ttl=tombstone_ttl,
         )
         self.request_timeout = request_timeout
         self.stabilise_interval = stabilise_interval
         self.fix_fingers_every = fix_fingers_every
         self.repair_every = repair_every
+        self.rebuild_every = rebuild_every
         self.max_background = max_background
         self.idle_hop_timeout = idle_hop_timeout
         self.read_events = read_events
@@ -72,6 +80,7 @@ class Driver:
         self._maintenance: asyncio.Task[None] | None = None
         self._stopping = False
         self._batcher = PutBatcher(self._send)
+        self._writes = WriteCoalescer(self._write)
 
     # --- life cycle ------------------------------------------------------------------
 
@@ -89,6 +98,7 @@ class Driver:
         self._stopping = True
         tasks = [t for t in (self._maintenance, *self._tasks) if t is not None]
         tasks += self._batcher.cancel()
+        tasks += self._writes.cancel()
         # Cancelled until done: on Python 3.11 asyncio.wait_for can swallow a
         # cancellation that lands as its inner call completes.
         while tasks:
@@ -133,6 +143,9 @@ class Driver:
             return await asyncio.wait_for(self._drive(op), timeout)
         except asyncio.TimeoutError:
             raise ChordTimeoutError(f"{what} did not complete within {timeout} s") from None
+
+    async def _write(self, entries: list[Entry]) -> None:
+        await self._run(ops.put_entries(self.core, entries), 30.0, "set")
 
     async def _drive(self, op: ops.Op[T]) -> T:
         try:
@@ -276,7 +289,8 @@ class Driver:
                 (ops.check_predecessor(core), 1),
                 (ops.stabilise(core), 1),
                 (ops.fix_fingers(core), self.fix_fingers_every),
-                (ops.repair(core), self.repair_every),
+                (repair.repair(core, time.time_ns()), self.repair_every),
+                (repair.rebuild(core, rounds // self.rebuild_every), self.rebuild_every),
             ):
                 if rounds % every:
                     op.close()

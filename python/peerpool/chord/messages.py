@@ -19,6 +19,8 @@ MAX_ENTRIES = 4096
 MAX_NODES = 32
 MAX_SYNC = 16384
 MAX_SKIP = 8
+#: Positions in one GetMany: a key's five, or many keys' at once.
+MAX_GET_ITEMS = 4096
 #: A message as a whole: the mesh node's own frame limit (go-libp2p's 50 MiB).
 MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 #: The largest value accepted: bounded so a page of entries stays below the
@@ -41,6 +43,15 @@ class Get:
     method: int
     position: int
     skip: tuple[str, ...] = ()  # peers the asker found dead: route around them
+
+
+@dataclass(frozen=True, slots=True)
+class GetMany:
+    """Ask one node for several positions at once (one request per owner, not
+    one per position): answered by Answers, item by item."""
+
+    items: tuple[tuple[int, int], ...]  # (method, position)
+    skip: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +96,14 @@ class Transfer:
 @dataclass(frozen=True, slots=True)
 class Sync:
     """An owner lists what it holds; the replica answers Want with what it lacks."""
+
+    items: tuple[tuple[int, int, int], ...]  # (method, position, version)
+
+
+@dataclass(frozen=True, slots=True)
+class Forget:
+    """The owner collected these tombstones (every replica held them): drop
+    each one still held at exactly that version."""
 
     items: tuple[tuple[int, int, int], ...]  # (method, position, version)
 
@@ -137,6 +156,18 @@ class Missing:
     """The owner of the position holds nothing there: an answer, not a timeout."""
 
 
+#: An Answers item the receiver does not own (or could not fit): ask elsewhere.
+NOT_MINE = "not_mine"
+
+
+@dataclass(frozen=True, slots=True)
+class Answers:
+    """GetMany's answer, one per item in order: the entry held (possibly a
+    tombstone), None when the owner holds nothing there, or NOT_MINE."""
+
+    items: tuple[Entry | str | None, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class State:
     node: NodeRef
@@ -164,11 +195,12 @@ class Error:
 
 Message = (
     Ping | Get | Find | Put | GetState | Notify | Transfer | Sync | Leaving | Broadcast
-    | Ok | Next | Found | Missing | State | Entries | Want | Error
+    | GetMany | Forget | Ok | Next | Found | Missing | State | Entries | Want | Error | Answers
 )  # fmt: skip
 
 KINDS: dict[type, int] = {
     Ping: 1, Get: 2, Put: 3, GetState: 4, Notify: 5, Transfer: 6, Sync: 7, Leaving: 8,
-    Broadcast: 9, Find: 10, Ok: 64, Next: 65, Found: 66, Missing: 67, State: 68, Entries: 69,
-    Want: 70, Error: 71,
+    Broadcast: 9, Find: 10, GetMany: 11, Forget: 12,
+    Ok: 64, Next: 65, Found: 66, Missing: 67, State: 68, Entries: 69,
+    Want: 70, Error: 71, Answers: 72,
 }  # fmt: skip

@@ -115,20 +115,38 @@ class ChordNode(Driver):
 
     async def get(self, key: object, default: Any = None, *, timeout: float = 10.0) -> Any:
         """The value most of the key's five positions agree on (more than two),
-        or ``default`` when that majority says the key is missing."""
+        or ``default`` when that majority says the key is missing.
+
+        One request per owner, carrying all the positions it owns; a position
+        its guessed owner does not settle (the ring moved, the node died) is
+        then routed on its own."""
         k = check_key(key)
+        groups, alone = ops.plan_get(self.core, list(enumerate(get_hashes(k))))
         vote = Vote()
-        tasks = [
-            asyncio.ensure_future(self._drive(ops.get_position(self.core, i, p)))
-            for i, p in enumerate(get_hashes(k))
-        ]
+        # Each task answers a list of items: a group's, or one routed position.
+        items_of: dict[asyncio.Future[Any], list[tuple[int, int]]] = {}
+        group_tasks: set[asyncio.Future[Any]] = set()
+
+        def route_alone(item: tuple[int, int]) -> None:
+            one: asyncio.Future[Any] = asyncio.ensure_future(
+                self._drive(ops.get_position(self.core, *item))
+            )
+            items_of[one] = [item]
+
+        for node, items in groups:
+            group: asyncio.Future[Any] = asyncio.ensure_future(
+                self._drive(ops.get_group(self.core, node, items))
+            )
+            items_of[group] = items
+            group_tasks.add(group)
+        for item in alone:
+            route_alone(item)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        pending: set[asyncio.Future[Any]] = set(tasks)
         try:
-            while pending and not (vote.decided or vote.hopeless):
-                done, pending = await asyncio.wait(
-                    pending,
+            while items_of and not (vote.decided or vote.hopeless):
+                done, _ = await asyncio.wait(
+                    items_of,
                     timeout=max(0.0, deadline - loop.time()),
                     return_when=asyncio.FIRST_COMPLETED,
                 )
@@ -137,12 +155,21 @@ class ChordNode(Driver):
                         f"get of {k!r}: {vote.pending} positions unanswered after {timeout} s"
                     )
                 for task in done:
+                    items = items_of.pop(task)
                     try:
-                        vote.add(task.result())
+                        result = task.result()
                     except ChordError:
-                        vote.fail()
+                        for _ in items:
+                            vote.fail()
+                        continue
+                    answers = result if task in group_tasks else [result]
+                    for item, answer in zip(items, answers, strict=True):
+                        if answer is ops.UNSETTLED:
+                            route_alone(item)
+                        else:
+                            vote.add(answer)  # a value, or None: missing
         finally:
-            for task in pending:
+            for task in items_of:
                 task.cancel()
         decided, value = vote.result()
         if not decided:
@@ -152,8 +179,16 @@ class ChordNode(Driver):
         return default if value is None else value
 
     async def set(self, key: object, value: object, *, timeout: float = 10.0) -> None:
-        """Store ``value`` under the key's five positions (``None`` deletes, as in py2p)."""
-        await self._run(ops.put_entries(self.core, self._entries(key, value)), timeout, "set")
+        """Store ``value`` under the key's five positions (``None`` deletes, as in py2p).
+
+        Sets made while others are being written are coalesced into one write
+        (one Put per owner for all of them)."""
+        entries = self._entries(key, value)
+        try:
+            async with asyncio.timeout(timeout):
+                await self._writes.write(entries)
+        except TimeoutError:
+            raise ChordTimeoutError(f"set did not complete within {timeout} s") from None
 
     async def update(
         self, mapping: Mapping[Any, Any] | Iterable[tuple[Any, Any]], *, timeout: float = 30.0

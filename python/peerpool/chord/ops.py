@@ -145,6 +145,49 @@ def get_position(core: ChordCore, method: int, position: int) -> Op[Value | None
     raise ChordLookupError(f"unexpected answer {type(resp).__name__} to a get")
 
 
+#: A position whose owner's group answer did not settle it: route it on its own.
+UNSETTLED = object()
+
+Group = tuple[NodeRef, list[tuple[int, int]]]
+
+
+def plan_get(
+    core: ChordCore, items: list[tuple[int, int]]
+) -> tuple[list[Group], list[tuple[int, int]]]:
+    """``(method, position)`` items grouped by the node likely to own them, so a
+    get costs one request per owner rather than one per position; the rest
+    (mine, or no owner known from here) are routed one by one."""
+    groups: dict[str, Group] = {}
+    alone: list[tuple[int, int]] = []
+    for method, position in items:
+        point = position % RING_SIZE
+        guess = None if core.owns(point) else core.routing.owner_guess(point)
+        if guess is None:
+            alone.append((method, position))
+        else:
+            groups.setdefault(guess.peer_id, (guess, []))[1].append((method, position))
+    return list(groups.values()), alone
+
+
+def get_group(core: ChordCore, node: NodeRef, items: list[tuple[int, int]]) -> Op[list[object]]:
+    """One GetMany to ``node``: per item its value, None (missing or deleted) or
+    UNSETTLED (not its owner after all, or it failed: route that item alone)."""
+    resp = yield from _call(node, m.GetMany(tuple(items)))
+    if resp is None:
+        _forget(core, node)
+    if not isinstance(resp, m.Answers) or len(resp.items) != len(items):
+        if resp is not None:
+            core.counters["peer_error"] += 1
+        return [UNSETTLED] * len(items)
+    out: list[object] = []
+    for item in resp.items:
+        if isinstance(item, str):
+            out.append(UNSETTLED)
+        else:
+            out.append(None if item is None else item.value)
+    return out
+
+
 def find_owner(core: ChordCore, point: int) -> Op[tuple[NodeRef, int]]:
     """The node responsible for ``point``, and the hops it took to learn it."""
     resp, node, hops = yield from route(core, point, m.Find(point))
@@ -156,20 +199,32 @@ def find_owner(core: ChordCore, point: int) -> Op[tuple[NodeRef, int]]:
 
 
 def put_entries(core: ChordCore, entries: list[Entry]) -> Op[None]:
-    """Store entries on their owners: one Put per owner known from here, in
-    parallel; whatever an owner refuses (the ring moved) is routed one by one."""
+    """Store entries on their owners: one Put per owner, in parallel. Owners
+    this node cannot tell from its tables are looked up first (one lookup per
+    owner's arc, not per entry); whatever an owner refuses (the ring moved)
+    is routed one by one."""
     groups: dict[str, tuple[NodeRef, list[Entry]]] = {}
     local: list[Entry] = []
+    unknown: list[Entry] = []
     routed: list[Entry] = []
+    guess_owner = core.routing.owner_guesser()
     for entry in entries:
         if core.owns(entry.point):
             local.append(entry)
             continue
-        guess = core.routing.owner_guess(entry.point)
+        guess = guess_owner(entry.point)
         if guess is not None:
             groups.setdefault(guess.peer_id, (guess, []))[1].append(entry)
         else:
-            routed.append(entry)
+            unknown.append(entry)
+    if unknown:
+        owners = yield from find_owners(core, [e.point for e in unknown])
+        for entry in unknown:
+            owner = owners.get(entry.point)
+            if owner is None or owner.peer_id == core.me.peer_id:
+                routed.append(entry)
+            else:
+                groups.setdefault(owner.peer_id, (owner, []))[1].append(entry)
     if local:
         _, calls = core.handle_message(core.me.peer_id, m.Put(tuple(local)), 0.0)
         if calls:
@@ -192,6 +247,45 @@ def put_entries(core: ChordCore, entries: list[Entry]) -> Op[None]:
         resp, _, _ = yield from route(core, entry.point, m.Put((entry,)))
         if not isinstance(resp, m.Ok):
             raise ChordLookupError(f"the owner of a position refused it ({type(resp).__name__})")
+
+
+def find_owners(
+    core: ChordCore, points: list[int], max_lookups: int | None = None
+) -> Op[dict[int, NodeRef]]:
+    """The owner of each point, from my own tables where they tell it exactly
+    (my arc, the successor list's span); otherwise by routed lookups, each of
+    which teaches an owner's whole arc (its State names its predecessor), so
+    the lookups are one per owner met, not one per point. A point whose
+    lookup failed (or past ``max_lookups``) is left out."""
+    found: dict[int, NodeRef] = {}
+    arcs: list[tuple[int, NodeRef]] = []  # (predecessor id, owner)
+    lookups = 0
+    for point in points:
+        if point in found:
+            continue
+        if core.owns(point):
+            found[point] = core.me
+            continue
+        hops, exact = core.routing.next_hops(point, 1)
+        if exact and hops:
+            found[point] = hops[0]
+            continue
+        known = next((node for pred, node in arcs if between(point, pred, node.id)), None)
+        if known is not None:
+            found[point] = known
+            continue
+        if max_lookups is not None and lookups >= max_lookups:
+            continue
+        lookups += 1
+        try:
+            resp, _, _ = yield from route(core, point, m.Find(point))
+        except ChordLookupError:  # that point is routed (or waits) on its own
+            continue
+        if isinstance(resp, m.State):
+            found[point] = resp.node
+            if resp.predecessor is not None:
+                arcs.append((resp.predecessor.id, resp.node))
+    return found
 
 
 def join(core: ChordCore, bootstrap: NodeRef) -> Op[None]:
@@ -281,28 +375,6 @@ def fix_fingers(core: ChordCore) -> Op[int]:
             r.set_finger(index, owner)
             index += 1
     return lookups
-
-
-def repair(core: ChordCore) -> Op[int]:
-    """Give the next ``replicas - 1`` successors what they lack of my own arc."""
-    primary = core.primary_entries()
-    sent = 0
-    for node in list(core.replica_targets()):
-        for start in range(0, len(primary), m.MAX_SYNC):
-            chunk = primary[start : start + m.MAX_SYNC]
-            resp = yield from _call(
-                node, m.Sync(tuple((e.method, e.position, e.version) for e in chunk))
-            )
-            if resp is None:
-                _forget(core, node)
-                break
-            if not isinstance(resp, m.Want):
-                break
-            wanted = [chunk[i] for i in resp.indices if 0 <= i < len(chunk)]
-            for page in pages(wanted):
-                yield from _call(node, m.Put(tuple(page), replica=True))
-                sent += len(page)
-    return sent
 
 
 def hand_off(core: ChordCore, now_ms: int) -> Op[None]:

@@ -12,7 +12,7 @@ and the known nodes (distinct fingers plus successors) are O(log n) too.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from peerpool.chord.ring import RING_BITS, RING_SIZE
 from peerpool.chord.types import NodeRef, between, strictly_between
@@ -105,6 +105,26 @@ class Routing:
         if self.successors and len(self.successors) < self.max_successors:
             return self.successors[0]
         return None
+
+    def owner_guesser(self) -> Callable[[int], NodeRef | None]:
+        """``owner_guess`` for many points: the successors' distances are worked
+        out once, then each point is one bisection (a batch of writes asks
+        this for every one of its positions)."""
+        succs = list(self.successors)
+        me = self.me.id
+        dists = [(n.id - me) % RING_SIZE for n in succs]
+        if not succs or dists != sorted(dists):
+            return self.owner_guess
+        span = dists[-1]
+        beyond = succs[0] if len(succs) < self.max_successors else None
+
+        def guess(point: int) -> NodeRef | None:
+            d = (point - me) % RING_SIZE
+            if 0 < d <= span:
+                return succs[bisect.bisect_left(dists, d)]
+            return beyond if d else self.owner_guess(point)
+
+        return guess
 
     def closest_preceding(self, point: int) -> NodeRef:
         hops, _ = self.next_hops(point, 1)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from peerpool.chord import messages as m
-from peerpool.chord import ops, wire
+from peerpool.chord import ops, repair, wire
 from peerpool.chord.core import Call, ChordCore
 from peerpool.chord.ring import RING_BITS, RING_SIZE, get_hashes
 from peerpool.chord.storage import Entry, Value
@@ -40,9 +40,16 @@ class SimNode:
 
 class Simulator:
     def __init__(
-        self, *, replicas: int = 3, successors: int = 8, codec: bool = False, seed: int = 0
+        self,
+        *,
+        replicas: int = 3,
+        successors: int = 8,
+        codec: bool = False,
+        seed: int = 0,
+        tombstone_ttl: float = 600.0,
     ) -> None:
         self.replicas = replicas
+        self.tombstone_ttl = tombstone_ttl
         self.successors = successors
         self.codec = codec
         self.rng = random.Random(seed)
@@ -57,7 +64,12 @@ class Simulator:
     def new_node(self) -> ChordCore:
         self._counter += 1
         peer_id = f"sim-{self._counter}-{self.rng.getrandbits(64):016x}"
-        core = ChordCore(NodeRef(peer_id), replicas=self.replicas, successors=self.successors)
+        core = ChordCore(
+            NodeRef(peer_id),
+            replicas=self.replicas,
+            successors=self.successors,
+            tombstone_ttl=self.tombstone_ttl,
+        )
         self.nodes[peer_id] = SimNode(core)
         return core
 
@@ -117,8 +129,14 @@ class Simulator:
         for core in self.alive():
             self.run(core, ops.fix_fingers(core))
 
-    def repair_all(self) -> int:
-        return sum(self.run(core, ops.repair(core)) for core in self.alive())
+    def repair_all(self, collect: bool = False) -> int:
+        """Every node's replica repair; ``collect``: and tombstone collection."""
+        now_ns = int(self.now * 1e9) if collect else None
+        return sum(self.run(core, repair.repair(core, now_ns)) for core in self.alive())
+
+    def rebuild_all(self) -> int:
+        """Every node re-stores the lost positions of the keys it owns a position of."""
+        return sum(self.run(core, repair.rebuild(core)) for core in self.alive())
 
     def heal(self, rounds: int = 3) -> None:
         """What the periodic tasks of every node do in a few periods."""
@@ -137,15 +155,26 @@ class Simulator:
         self.run(origin, ops.put_entries(origin, entries))
 
     def get(self, origin: ChordCore, key: object) -> Value | None:
-        """The majority value of the key's five positions (None: the majority says missing)."""
+        """The majority value of the key's five positions (None: the majority says
+        missing): one GetMany per owner, then the unsettled positions one by one."""
         vote = Vote()
-        for method, position in enumerate(get_hashes(check_key(key))):
+        groups, alone = ops.plan_get(origin, list(enumerate(get_hashes(check_key(key)))))
+        for node, items in groups:
+            if vote.decided or vote.hopeless:
+                break
+            answers = self.run(origin, ops.get_group(origin, node, items))
+            for item, answer in zip(items, answers, strict=True):
+                if answer is ops.UNSETTLED:
+                    alone.append(item)
+                else:
+                    vote.add(answer)  # type: ignore[arg-type]  # a Value or None
+        for method, position in alone:
+            if vote.decided or vote.hopeless:
+                break
             try:
                 vote.add(self.run(origin, ops.get_position(origin, method, position)))
             except ChordLookupError:
                 vote.fail()
-            if vote.decided or vote.hopeless:
-                break
         decided, value = vote.result()
         if not decided:
             raise NoMajorityError(f"no majority for {key!r}: {dict(vote.counts)}")
@@ -194,6 +223,13 @@ class Simulator:
             # A lying owner: a wrong value for everything it owns, "newer" than any.
             key = resp.entry.key if isinstance(resp, m.Found) else b"?"
             resp = m.Found(Entry(call.msg.method, call.msg.position, key, b"lie", 2**63))
+        if target.liar and isinstance(call.msg, m.GetMany) and isinstance(resp, m.Answers):
+            resp = m.Answers(
+                tuple(
+                    a if isinstance(a, str) else Entry(method, pos, b"?", b"lie", 2**63)
+                    for (method, pos), a in zip(call.msg.items, resp.items, strict=True)
+                )
+            )
         return resp
 
     # --- measurements -----------------------------------------------------------------

@@ -79,6 +79,15 @@ class Store:
     def discard(self, item: Item) -> None:
         self._entries.pop(item, None)
 
+    def discard_tombstone(self, item: Item, version: int) -> bool:
+        """Drop the tombstone at ``item`` if it is still exactly ``version``
+        (a newer write since then stays). True if dropped."""
+        held = self._entries.get(item)
+        if held is None or held.value is not None or held.version != version:
+            return False
+        del self._entries[item]
+        return True
+
     def entries(self) -> Iterator[Entry]:
         return iter(list(self._entries.values()))
 

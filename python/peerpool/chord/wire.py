@@ -17,19 +17,24 @@ from collections.abc import Sequence
 from peerpool.chord.messages import (
     KINDS,
     MAX_ENTRIES,
+    MAX_GET_ITEMS,
     MAX_MESSAGE_BYTES,
     MAX_NODES,
     MAX_SKIP,
     MAX_SYNC,
     MAX_VALUE_BYTES,
+    NOT_MINE,
     POSITION_BYTES,
     VERSION,
+    Answers,
     Broadcast,
     Entries,
     Error,
     Find,
+    Forget,
     Found,
     Get,
+    GetMany,
     GetState,
     Leaving,
     Message,
@@ -50,6 +55,8 @@ from peerpool.errors import ChordMessageError
 
 # Value and key tags: the type comes back as it went in (str stays str).
 _BYTES, _STR, _DELETED = 0, 1, 2
+# An Answers item's status byte.
+_ANSWER_MISSING, _ANSWER_ENTRY, _ANSWER_NOT_MINE = 0, 1, 2
 
 
 # --- encoding -------------------------------------------------------------------
@@ -64,6 +71,26 @@ def encode(msg: Message) -> bytes:
     elif isinstance(msg, Find):
         _position(out, msg.point)
         _skip(out, msg.skip)
+    elif isinstance(msg, GetMany):
+        if len(msg.items) > MAX_GET_ITEMS:
+            raise ChordMessageError(f"{len(msg.items)} positions in one GetMany")
+        out += _U32.pack(len(msg.items))
+        for method, position in msg.items:
+            out.append(method)
+            _position(out, position)
+        _skip(out, msg.skip)
+    elif isinstance(msg, Answers):
+        if len(msg.items) > MAX_GET_ITEMS:
+            raise ChordMessageError(f"{len(msg.items)} answers in one message")
+        out += _U32.pack(len(msg.items))
+        for item in msg.items:
+            if item is None:
+                out.append(_ANSWER_MISSING)
+            elif isinstance(item, str):
+                out.append(_ANSWER_NOT_MINE)
+            else:
+                out.append(_ANSWER_ENTRY)
+                _entry(out, item)
     elif isinstance(msg, Put):
         out.append(1 if msg.replica else 0)
         _entries(out, msg.entries)
@@ -80,7 +107,9 @@ def encode(msg: Message) -> bytes:
             out.append(msg.cursor[0])
             _position(out, msg.cursor[1])
         out += struct.pack(">I", msg.limit)
-    elif isinstance(msg, Sync):
+    elif isinstance(msg, (Sync, Forget)):
+        if len(msg.items) > MAX_SYNC:
+            raise ChordMessageError(f"{len(msg.items)} items in one message, over {MAX_SYNC}")
         out += struct.pack(">I", len(msg.items))
         for method, position, version in msg.items:
             out.append(method)
@@ -249,6 +278,13 @@ def _decode_body(r: _Reader, kind: int) -> Message:
         return Broadcast(msg_id, sent_ms, hops, r.position(), r.node())
     if kind == 10:
         return Find(r.position(), r.skip())
+    if kind == 11:
+        count = r.count(MAX_GET_ITEMS, 1 + POSITION_BYTES)
+        items = tuple((r.method(), r.position()) for _ in range(count))
+        return GetMany(items, r.skip())
+    if kind == 12:
+        count = r.count(MAX_SYNC, 1 + POSITION_BYTES + 8)
+        return Forget(tuple((r.method(), r.position(), r.u64()) for _ in range(count)))
     if kind == 64:
         return Ok()
     if kind == 65:
@@ -268,6 +304,8 @@ def _decode_body(r: _Reader, kind: int) -> Message:
         return Want(tuple(r.u32() for _ in range(count)))
     if kind == 71:
         return Error(r.short())
+    if kind == 72:
+        return Answers(r.answers())
     raise ChordMessageError(f"unknown message kind {kind}", 1)
 
 
@@ -422,7 +460,82 @@ class _Reader:
         value = None if tag == _DELETED else self.blob(tag, MAX_VALUE_BYTES)
         return Entry(method, position, key, value, self.u64())
 
+    def answers(self) -> tuple[Entry | str | None, ...]:
+        count = self.count(MAX_GET_ITEMS, 1)
+        out: list[Entry | str | None] = []
+        for _ in range(count):
+            status = self.u8()
+            if status == _ANSWER_MISSING:
+                out.append(None)
+            elif status == _ANSWER_NOT_MINE:
+                out.append(NOT_MINE)
+            elif status == _ANSWER_ENTRY:
+                out.append(self.entry())
+            else:
+                raise ChordMessageError(f"unknown answer status {status}", self.pos - 1)
+        return tuple(out)
+
     def entries(self) -> tuple[Entry, ...]:
         # 1 method + 64 position + 5 key header + 1 value tag + 8 version
         count = self.count(MAX_ENTRIES, 79)
+        fast = _fast_entries(self.data, self.pos, count)
+        if fast is not None:
+            entries, self.pos = fast
+            return entries
         return tuple(self.entry() for _ in range(count))
+
+
+_new_tuple = tuple.__new__
+_HEAD_SIZE = _ENTRY_HEAD.size
+_U32_AT = _U32.unpack_from
+_U64_AT = _U64.unpack_from
+_HEAD_AT = _ENTRY_HEAD.unpack_from
+_METHOD_COUNT = len(METHODS)
+
+
+def _fast_entries(data: bytes, pos: int, count: int) -> tuple[tuple[Entry, ...], int] | None:
+    """``count`` well-formed entries from ``pos`` in one loop, or None at the
+    first thing out of the ordinary (the caller then re-reads them carefully,
+    which raises the precise error). Entries are most of a busy ring's bytes:
+    this is the loop a node spends its time in while taking writes."""
+    end = len(data)
+    out: list[Entry] = []
+    append = out.append
+    value: Value | None
+    key: Value
+    from_bytes = int.from_bytes
+    try:
+        for _ in range(count):
+            method, raw_position, key_tag, key_len = _HEAD_AT(data, pos)
+            at = pos + _HEAD_SIZE + key_len
+            if method >= _METHOD_COUNT or key_len > MAX_KEY_BYTES or at >= end:
+                return None
+            raw_key = data[at - key_len : at]
+            value_tag = data[at]
+            if value_tag == _DELETED:
+                value = None
+                at += 1
+            elif value_tag <= _STR:
+                (size,) = _U32_AT(data, at + 1)
+                at += 5
+                if size > MAX_VALUE_BYTES or at + size + 8 > end:
+                    return None
+                raw_value = data[at : at + size]
+                at += size
+                value = raw_value.decode("utf-8") if value_tag == _STR else raw_value
+            else:
+                return None
+            (version,) = _U64_AT(data, at)
+            if key_tag == _STR:
+                key = raw_key.decode("utf-8")
+            elif key_tag == _BYTES:
+                key = raw_key
+            else:
+                return None
+            pos = at + 8
+            append(
+                _new_tuple(Entry, (method, from_bytes(raw_position, "big"), key, value, version))
+            )
+    except (struct.error, UnicodeDecodeError):
+        return None
+    return tuple(out), pos

@@ -36,6 +36,8 @@ pub struct Shared {
     peers: Mutex<HashMap<String, PeerFacts>>,
     listen: Mutex<Vec<String>>,
     inbound: Mutex<HashMap<u64, oneshot::Sender<rpc::Response>>>,
+    /// Outbound request streams, one per peer and protocol.
+    pub links: rpc::Links,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -125,6 +127,7 @@ impl MeshHandle {
             peers: Mutex::default(),
             listen: Mutex::default(),
             inbound: Mutex::default(),
+            links: rpc::Links::default(),
         });
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);

@@ -326,7 +326,6 @@ impl PyMeshHandle {
 
     fn request(
         &self,
-        py: Python<'_>,
         id: u64,
         peer_id: &str,
         protocol: &str,
@@ -334,7 +333,10 @@ impl PyMeshHandle {
         timeout: f64,
     ) -> PyResult<()> {
         let t = duration(timeout)?;
-        py.detach(|| self.inner.request(id, peer_id, protocol, payload, t))
+        // With the GIL held: this only checks and spawns a task and never
+        // waits, so releasing the GIL would buy nothing but a re-acquire.
+        self.inner
+            .request(id, peer_id, protocol, payload, t)
             .map_err(to_py_err)
     }
 
