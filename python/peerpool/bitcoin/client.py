@@ -65,7 +65,7 @@ from peerpool.net import Address, ProxyConfig, SocksAuth, dial, parse_address
 if TYPE_CHECKING:
     from peerpool.bitcoin.manager import ClientManager
 
-log = logging.getLogger("peerpool.bitcoin")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

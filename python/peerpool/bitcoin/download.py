@@ -31,7 +31,7 @@ from peerpool.errors import (
     PeerTimeoutError,
 )
 
-log = logging.getLogger("peerpool.bitcoin")
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ATTEMPTS = 10
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from peerpool.bitcoin.manager import ClientManager
     from peerpool.bitcoin.messages_wire import Message
 
-log = logging.getLogger("peerpool.bitcoin")
+log = logging.getLogger(__name__)
 
 
 class Mode(enum.Enum):

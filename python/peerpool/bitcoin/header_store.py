@@ -55,7 +55,7 @@ from peerpool.errors import (
     OrphanHeadersError,
 )
 
-log = logging.getLogger("peerpool.bitcoin")
+log = logging.getLogger(__name__)
 
 _PREV = slice(4, 36)
 

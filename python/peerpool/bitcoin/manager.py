@@ -32,7 +32,7 @@ from peerpool.errors import BannedPeerError, InputError, PeerpoolError, PeerTime
 from peerpool.net import PEER, Address, Backoff, ProxyConfig, StreamIsolation, parse_address
 from peerpool.pool import ClientPool, ConnectionInfo
 
-log = logging.getLogger("peerpool.bitcoin")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

@@ -22,7 +22,7 @@ from peerpool.bitcoin.handlers import Block
 from peerpool.bitcoin.headers import hash_headers
 from peerpool.errors import BlockNotFoundError, PeerpoolError
 
-log = logging.getLogger("peerpool.bitcoin")
+log = logging.getLogger(__name__)
 
 ChunkCallback = Callable[[Chunk], Awaitable[None]]
 

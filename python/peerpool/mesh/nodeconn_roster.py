@@ -26,7 +26,7 @@ from peerpool.mesh.roles import is_agent_role, is_master_role
 if TYPE_CHECKING:
     from collections import Counter
 
-log = logging.getLogger("peerpool.mesh.pools")
+log = logging.getLogger(__name__)
 
 
 class RosterMixin:

@@ -42,7 +42,7 @@ from peerpool.net.backoff import Backoff
 from peerpool.pool.contract import ConnectionId, ConnectionInfo, ConnectOutcome, PoolClient
 from peerpool.pool.retry import connect_with_retry, reconnect_forever
 
-log = logging.getLogger("peerpool.pool")
+log = logging.getLogger(__name__)
 
 C = TypeVar("C", bound=PoolClient)
 
