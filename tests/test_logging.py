@@ -3,8 +3,12 @@ logging does not get peerpool's warnings printed by Python's last resort."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
+
+import peerpool
 
 
 def test_warnings_are_silent_without_logging_configured() -> None:
@@ -23,11 +27,6 @@ def test_every_module_logs_under_its_own_name() -> None:
     # A fixed name (say "peerpool.bitcoin" in bitcoin/client.py) hides which
     # module logged and stops a user from tuning one module's level: every
     # logger in the package must be logging.getLogger(__name__).
-    import ast
-    from pathlib import Path
-
-    import peerpool
-
     root = Path(peerpool.__file__).parent
     fixed = []
     loggers = 0

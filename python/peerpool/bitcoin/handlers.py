@@ -1,4 +1,5 @@
-"""What a connection delivers to the application: ``Block``, and the ``Handlers`` it calls.
+"""What a connection delivers to the application: ``Block`` (defined in
+:mod:`peerpool.bitcoin.received`), and the ``Handlers`` it calls.
 
 One :class:`Handlers` instance serves every connection of a manager. The
 client calls ``on_<command>(message, client)`` for each message in the order
@@ -19,13 +20,14 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
-
 from peerpool.bitcoin.blocks import Chunk, hash_hex
+
+# re-exported: the received block types lived here before the protocol core
+# needed them without importing the application layer
+from peerpool.bitcoin.received import Block as Block
+from peerpool.bitcoin.received import BlockKind as BlockKind
 
 if TYPE_CHECKING:
     from peerpool.bitcoin.client import BitcoinClient
@@ -43,51 +45,6 @@ class Mode(enum.Enum):
 
     HIGH_LEVEL = "high-level"
     LOW_LEVEL = "low-level"
-
-
-class BlockKind(enum.Enum):
-    """SMALL: the whole raw block is in memory (``Block.raw``). LARGE: it was
-    at least ``large_message_limit`` bytes and came as chunks; ``raw`` is None."""
-
-    SMALL = "small"
-    LARGE = "large"
-
-
-@dataclass(frozen=True, eq=False)
-class Block:
-    """A block received from a peer.
-
-    ``tx_offsets`` holds the start of every transaction from the block's first
-    byte (uint64), for SMALL and LARGE blocks alike. ``num_chunks`` is how many
-    ``on_block_chunk`` calls came before (0 for a SMALL block).
-    """
-
-    kind: BlockKind
-    hash: bytes  # internal byte order
-    header: bytes
-    size: int
-    tx_count: int
-    tx_offsets: npt.NDArray[np.uint64]
-    num_chunks: int = 0
-    raw: bytes | None = None
-
-    @property
-    def hash_hex(self) -> str:
-        return hash_hex(self.hash)
-
-    @property
-    def prev_hash(self) -> bytes:
-        return self.header[4:36]
-
-    @property
-    def merkle_root(self) -> bytes:
-        return self.header[36:68]
-
-    def __repr__(self) -> str:
-        return (
-            f"Block({self.kind.name}, {self.hash_hex}, {self.size} bytes, "
-            f"{self.tx_count} txs, {self.num_chunks} chunks)"
-        )
 
 
 class Handlers:

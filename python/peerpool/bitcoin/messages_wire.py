@@ -12,7 +12,8 @@ from __future__ import annotations
 import struct
 from typing import ClassVar, Final
 
-from peerpool._core import read_compact_size, write_compact_size
+from peerpool._core import read_compact_size
+from peerpool.encoding import compact_size as put_compact_size
 from peerpool.errors import CompactSizeError, InputError, MalformedMessageError
 
 # Largest value a CompactSize can hold; the limit passed when any value is legal.
@@ -169,10 +170,6 @@ def put_u64(value: int) -> bytes:
 
 def put_i64(value: int) -> bytes:
     return _I64.pack(value)
-
-
-def put_compact_size(value: int) -> bytes:
-    return bytes(write_compact_size(value))
 
 
 def put_var_bytes(value: bytes) -> bytes:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from peerpool.bitcoin import messages as msgs
 from peerpool.bitcoin.blocks import Chunk
-from peerpool.bitcoin.handlers import Block
 from peerpool.bitcoin.headers import hash_headers
+from peerpool.bitcoin.received import Block
 from peerpool.errors import BlockNotFoundError, PeerpoolError
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from peerpool.bitcoin.headers import bits_to_target
-from peerpool.bitcoin.networks import sha256d
+from peerpool.encoding import compact_size, sha256d
 from peerpool.errors import InputError, RegtestError
 from peerpool.testing.regtest import RegtestNode
 from peerpool.testing.transactions import (
@@ -38,7 +38,6 @@ from peerpool.testing.transactions import (
     block_subsidy,
     coinbase_tx,
     coinbase_values,
-    compact_size,
     op_true_input,
     output,
     push_prefix,
