@@ -13,7 +13,7 @@ import struct
 from typing import ClassVar, Final
 
 from peerpool._core import read_compact_size
-from peerpool.encoding import compact_size as put_compact_size
+from peerpool.encoding import compact_size
 from peerpool.errors import CompactSizeError, InputError, MalformedMessageError
 
 # Largest value a CompactSize can hold; the limit passed when any value is legal.
@@ -170,6 +170,10 @@ def put_u64(value: int) -> bytes:
 
 def put_i64(value: int) -> bytes:
     return _I64.pack(value)
+
+
+# the codecs' name for it; the encoder itself is peerpool.encoding's (one copy)
+put_compact_size = compact_size
 
 
 def put_var_bytes(value: bytes) -> bytes:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from peerpool.chord import messages as m
 from peerpool.chord import ops, wire
@@ -99,7 +99,7 @@ class Driver:
         self._maintenance = None
         self._tasks.clear()
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

@@ -7,12 +7,14 @@ big-endian bytes; here they are plain Python ints.
 from __future__ import annotations
 
 import operator
+from typing import Final
 
 from peerpool import _core
 from peerpool.errors import RingIdError
 
-RING_BITS = 384
-RING_SIZE = 2**RING_BITS
+RING_BITS: Final = 384
+# annotated: a power with a non-literal exponent is Any to a type checker
+RING_SIZE: Final[int] = 2**RING_BITS
 ID_BYTES = RING_BITS // 8
 SHA512_BYTES = 64
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typing
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Self
 
 from peerpool.errors import SchedulerUnreachableError
 from peerpool.index.executors import Task
@@ -21,6 +21,8 @@ class DaskExecutor:
     def __init__(self, scheduler: str | Any, connect_timeout: float = 10.0) -> None:
         from distributed import Client  # imported here: Dask is optional for the local pool
 
+        # distributed's Client is untyped: what it returns is used as Any
+        self.client: Any
         if isinstance(scheduler, str):
             try:
                 self.client = Client(scheduler, timeout=connect_timeout)
@@ -50,7 +52,7 @@ class DaskExecutor:
         if self._own:
             self.client.close()
 
-    def __enter__(self) -> DaskExecutor:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

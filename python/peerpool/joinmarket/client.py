@@ -278,6 +278,13 @@ class DirectoryClient:
         await self._writer.drain()
 
     async def send_public(self, cmd: str, args: str = "") -> None:
+        """Send a public message (``cmd`` such as ``!orderbook``, with ``args``)
+        through this directory.
+
+        Raises:
+            peerpool.errors.DirectoryConnectionError: the connection is not up
+                (not connected yet, closed, or the handshake has not finished).
+        """
         self.protocol.send_public(cmd, args)
         await self._flush()
 

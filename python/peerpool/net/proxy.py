@@ -14,6 +14,8 @@ TOR_DEFAULT_SOCKS_PORT = 9050
 
 
 class ProxyKind(enum.Enum):
+    """The proxy protocol: SOCKS5 (Tor's, the default), SOCKS4 or HTTP CONNECT."""
+
     SOCKS5 = "socks5"
     SOCKS4 = "socks4"
     HTTP = "http"

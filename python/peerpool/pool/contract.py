@@ -39,11 +39,16 @@ ConnectionId = NewType("ConnectionId", int)
 class PoolClient(Protocol):
     """The three coroutines a pooled client provides (see the module docstring)."""
 
-    async def connect(self) -> None: ...
+    async def connect(self) -> None:
+        """Dial and handshake; return once the connection is usable, raise
+        (a :class:`~peerpool.errors.PeerpoolError` subclass) on failure."""
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """End the connection; idempotent, and never raises for a connection already gone."""
 
-    async def wait_closed(self) -> None: ...
+    async def wait_closed(self) -> None:
+        """Return once the connection has ended, for any reason (raising the
+        cause, if any, is allowed: the pool records it)."""
 
 
 @dataclass(frozen=True)

@@ -216,6 +216,12 @@ class BlockMaker:
         self.halving_interval = node.network.subsidy_halving_interval
 
     def tip(self) -> ChainTip:
+        """The node's best block now: hash (internal byte order), height, time and bits.
+
+        Raises:
+            peerpool.errors.RpcError: the node answered the RPC with an error.
+            peerpool.errors.RegtestError: the node cannot be reached.
+        """
         header = self.node.tip_header()
         return ChainTip(
             hash=bytes.fromhex(header["hash"])[::-1],
