@@ -49,9 +49,10 @@ wheel: $(WHEEL_STAMP)  ## build the release wheel into target/wheels (abi3, many
 system-deps:  ## Debian packages the integration tests use (tor, microsocks) and the regtest node
 	bash scripts/install-system-deps.sh
 
+# NO_MKDOCS_2_WARNING: the Material theme prints a notice about MkDocs 2.0 on every build otherwise
 .PHONY: docs
 docs: setup  ## build the documentation site into site/ (mkdocs --strict: any warning fails the build)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/mkdocs build --strict --quiet
 
 .PHONY: test
 test: setup wheel docs  ## run every test: the docs build, cargo test, then pytest (benchmarks as quick smoke runs; the wheel in a fresh venv)

@@ -66,6 +66,7 @@ class Handlers:
             await method(message, client)
 
     async def _log(self, message: Any, client: BitcoinClient) -> None:
+        """Log the message at debug level: what every ``on_<command>`` does unless overridden."""
         log.debug("%s: %r", client, message)
 
     # The handshake and the ping/sendcmpct answers are the protocol core's (see above).
@@ -76,9 +77,19 @@ class Handlers:
     on_tx = on_mempool = on_reject = on_unknown = _log
 
     async def on_block(self, block: Block, client: BitcoinClient) -> None:
+        """A block arrived on ``client``'s connection: whole (``BlockKind.SMALL``,
+        ``block.raw`` holds it) or, for a ``LARGE`` one, after all its chunks went to
+        ``on_block_chunk`` (``block.raw`` is None, ``block.tx_offsets`` covers the
+        whole block). Override it; the base method logs. An exception raised here
+        ends the connection.
+        """
         log.debug("%s: %r", client, block)
 
     async def on_block_chunk(self, chunk: Chunk, client: BitcoinClient) -> None:
+        """One chunk of whole transactions of a large block, in order (``chunk.chunk_num``
+        of ``chunk.num_chunks``); ``on_block`` follows the last one. Hand the chunk on
+        (to a worker process, a sink) before returning: the next is read only then.
+        """
         log.debug(
             "%s: chunk %d/%d of block %s",
             client, chunk.chunk_num + 1, chunk.num_chunks, hash_hex(chunk.block_hash),

@@ -299,11 +299,13 @@ class HeadersStore:
 
     @property
     def tip(self) -> Tip:
+        """The best chain's tip: its hash, height and cumulative work."""
         with self._lock:
             return self._tip_of(self._best[-1])
 
     @property
     def height(self) -> int:
+        """The height of the best chain's tip (0 for a store holding only genesis)."""
         with self._lock:
             return len(self._best) - 1
 

@@ -47,14 +47,17 @@ class Block:
 
     @property
     def hash_hex(self) -> str:
+        """The block hash as explorers display it (byte-reversed hex)."""
         return hash_hex(self.hash)
 
     @property
     def prev_hash(self) -> bytes:
+        """The previous block's hash, from the header (internal byte order)."""
         return self.header[4:36]
 
     @property
     def merkle_root(self) -> bytes:
+        """The merkle root from the header (internal byte order)."""
         return self.header[36:68]
 
     def __repr__(self) -> str:

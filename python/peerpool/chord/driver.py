@@ -86,6 +86,7 @@ class Driver:
             self._spawn(self._drain_events())
 
     async def stop(self) -> None:
+        """Stop the maintenance tasks and answering; the transport stays up (stop it yourself)."""
         self._stopping = True
         tasks = [t for t in (self._maintenance, *self._tasks) if t is not None]
         tasks += self._batcher.cancel()
@@ -108,16 +109,32 @@ class Driver:
 
     @property
     def core(self) -> ChordCore:
+        """The sans-I/O ring core this node drives.
+
+        Raises:
+            peerpool.errors.ChordStateError: the node is not started.
+        """
         if self._core is None:
             raise ChordStateError("the node is not started")
         return self._core
 
     @property
     def id(self) -> int:
+        """This node's ring id (the SHA-384 of its transport peer id, as py2p derives it).
+
+        Raises:
+            peerpool.errors.ChordStateError: the node is not started.
+        """
         return self.core.me.id
 
     @property
     def stats(self) -> dict[str, Any]:
+        """Counters of the node: hops per lookup, the ring core's counters, and the
+        messages the relay dropped, by cause.
+
+        Raises:
+            peerpool.errors.ChordStateError: the node is not started.
+        """
         core = self.core
         return {
             "hops": dict(core.hops),

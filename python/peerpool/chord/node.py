@@ -101,10 +101,20 @@ class ChordNode(Driver):
 
     @property
     def next(self) -> NodeRef:
+        """This node's successor on the ring (itself in a ring of one).
+
+        Raises:
+            peerpool.errors.ChordStateError: the node is not started.
+        """
         return self.core.routing.successor
 
     @property
     def prev(self) -> NodeRef:
+        """This node's predecessor on the ring (itself while it has none).
+
+        Raises:
+            peerpool.errors.ChordStateError: the node is not started.
+        """
         return self.core.routing.predecessor or self.core.me
 
     async def lookup(self, key: int, *, timeout: float = 10.0) -> tuple[NodeRef, int]:

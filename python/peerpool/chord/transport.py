@@ -13,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 #: The ring protocol's name on the mesh node (MeshNode(request_protocols=...)).
 PROTOCOL = "/peerpool/chord/1.0.0"
+"""The ring protocol's name: give it to ``MeshNode(request_protocols=...)``."""
 
 Handler = Callable[[str, bytes], Awaitable[bytes]]
 

@@ -119,10 +119,12 @@ class DirectoryClient:
 
     @property
     def nick(self) -> str:
+        """Our nick on this connection (from the identity's key)."""
         return self.identity.nick
 
     @property
     def connected(self) -> bool:
+        """True from the end of the handshake until the connection ends."""
         return (
             self.handshake is not None
             and self._reader_task is not None

@@ -157,6 +157,7 @@ class DirectoryClientProtocol:
 
     @property
     def nick(self) -> str:
+        """Our nick (from the identity's key)."""
         return self.identity.nick
 
     # --- output ---------------------------------------------------------------

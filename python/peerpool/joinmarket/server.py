@@ -115,10 +115,12 @@ class DirectoryServer:
 
     @property
     def nick(self) -> str:
+        """The directory's own nick (from its identity)."""
         return self.core.identity.nick
 
     @property
     def stats(self) -> ServerStats:
+        """Live counters: peers by state, messages relayed and dropped, connections closed by cause."""
         return self.core.stats
 
     @property
@@ -132,18 +134,22 @@ class DirectoryServer:
 
     @property
     def port(self) -> int:
+        """The port listened on (the one bound when ``port=0`` was asked, once started)."""
         return self._port
 
     @property
     def listening(self) -> bool:
+        """True while the server accepts connections."""
         return self._server is not None and self._server.is_serving()
 
     @property
     def http_port(self) -> int | None:
+        """The port of the ``/health`` and ``/status`` endpoint (None when it is off)."""
         return self._http.port if self._http is not None else self._http_port
 
     @property
     def address(self) -> str:
+        """``host:port`` as clients dial it."""
         return f"{self.host}:{self._port}"
 
     async def start(self) -> None:

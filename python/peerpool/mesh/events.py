@@ -69,6 +69,7 @@ class MessagesDropped:
 
 
 MeshEvent = DirectMessage | TopicMessage | PeerConnected | PeerDisconnected | MessagesDropped
+"""Any event ``MeshNode.next_events`` returns."""
 
 
 def peer_info(t: tuple[Any, ...]) -> PeerInfo:

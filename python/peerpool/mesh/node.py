@@ -398,6 +398,9 @@ class MeshNode:
 
     @property
     def stats(self) -> dict[str, int]:
+        """Counters kept by the swarm (messages in and out, drops by cause,
+        ``publish_no_peers``, ...); empty when the node is not running.
+        """
         if self._handle is None:
             return {}
         return dict(self._handle.stats())

@@ -67,6 +67,7 @@ class Address:
 
     @property
     def is_onion(self) -> bool:
+        """True for a ``.onion`` host (reachable only through a SOCKS proxy such as Tor)."""
         return self.kind is AddressKind.ONION
 
     def __str__(self) -> str:

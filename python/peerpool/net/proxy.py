@@ -65,6 +65,7 @@ class ProxyConfig:
 
     @property
     def endpoint(self) -> str:
+        """``host:port`` of the proxy (an IPv6 host in brackets)."""
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def __repr__(self) -> str:  # keep passwords out of logs

@@ -137,6 +137,7 @@ class ClientPool(Generic[C]):
 
     @property
     def closed(self) -> bool:
+        """True once ``close_all`` was called: the pool makes no more connections."""
         return self._closed
 
     def list_disconnected(self) -> list[str]:

@@ -33,6 +33,7 @@ from typing import NewType, Protocol, runtime_checkable
 from peerpool.net.address import Address
 
 ConnectionId = NewType("ConnectionId", int)
+"""The id a pool gives each connection attempt, before the dial (unique within the pool)."""
 
 
 @runtime_checkable
@@ -60,6 +61,7 @@ class ConnectionInfo:
 
     @property
     def node_id(self) -> str:
+        """The server's canonical ``host:port`` (its key in the pool)."""
         return self.address.node_id
 
     def __str__(self) -> str:

@@ -96,18 +96,22 @@ class BuiltBlock:
 
     @property
     def header(self) -> bytes:
+        """The block's 80-byte header."""
         return bytes(self.raw[:HEADER_SIZE])
 
     @property
     def hash(self) -> bytes:
+        """The block hash (internal byte order)."""
         return sha256d(self.header)
 
     @property
     def hash_hex(self) -> str:
+        """The block hash as the node displays it (byte-reversed hex)."""
         return self.hash[::-1].hex()
 
     @property
     def size(self) -> int:
+        """The block's size in bytes."""
         return len(self.raw)
 
 

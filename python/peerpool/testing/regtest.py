@@ -180,24 +180,29 @@ class RegtestNode:
 
     @property
     def is_running(self) -> bool:
+        """True while the node process is alive."""
         process = self._resources.process
         return process is not None and process.poll() is None
 
     @property
     def pid(self) -> int | None:
+        """The node's process id (None before ``start``)."""
         process = self._resources.process
         return None if process is None else process.pid
 
     @property
     def p2p_address(self) -> str:
+        """``127.0.0.1:<port>`` of the node's P2P listener."""
         return f"{HOST}:{self.p2p_port}"
 
     @property
     def rpc_address(self) -> str:
+        """``127.0.0.1:<port>`` of the node's JSON-RPC listener."""
         return f"{HOST}:{self.rpc_port}"
 
     @property
     def rpc_user(self) -> str:
+        """The RPC user name (the password, ``rpc_password``, is random per node)."""
         return self._rpc_user
 
     @property
@@ -208,6 +213,7 @@ class RegtestNode:
 
     @property
     def log_path(self) -> Path:
+        """The node's ``bitcoind.log`` (read it when the node misbehaves)."""
         return self.datadir / "regtest" / "bitcoind.log"
 
     def command_line(self) -> list[str]:

@@ -44,6 +44,7 @@ class Coin:
 
     @property
     def txid_hex(self) -> str:
+        """The coin's txid as the node displays it (byte-reversed hex)."""
         return self.txid[::-1].hex()
 
 
