@@ -21,11 +21,12 @@ class DaskExecutor:
     def __init__(self, scheduler: str | Any, connect_timeout: float = 10.0) -> None:
         from distributed import Client  # imported here: Dask is optional for the local pool
 
-        # distributed's Client is untyped: what it returns is used as Any
+        # distributed's Client is untyped: it and what it returns are used as Any
+        connect: Any = Client
         self.client: Any
         if isinstance(scheduler, str):
             try:
-                self.client = Client(scheduler, timeout=connect_timeout)
+                self.client = connect(scheduler, timeout=connect_timeout)
             except (OSError, TimeoutError) as exc:
                 raise SchedulerUnreachableError(
                     f"no Dask scheduler answered at {scheduler} within {connect_timeout:g} s ({exc})"

@@ -65,6 +65,7 @@ class Offer:
     an absolute one; ``fidelity_bond`` is the bond proof that came with the
     offer, if any.
     """
+
     counterparty: str
     oid: int
     ordertype: str
