@@ -1,17 +1,25 @@
-"""A mkdocs hook: the CLI reference page is the parser's own help.
+"""mkdocs hooks: the CLI reference page is the parser's own help, and the
+docstrings' Sphinx roles read as plain code.
 
 ``docs/cli.md`` holds a marker; at build time it is replaced by the
 ``--help`` text of ``peerpool`` and of every subcommand, taken from
 ``peerpool.cli.build_parser()``, so the page cannot drift from the command.
+
+The docstrings name other objects with Sphinx roles (``:class:`~x.Y```),
+which mkdocstrings renders as the role's text followed by the code; the role
+is dropped (and a leading ``~`` shortens the name to its last part, as
+Sphinx would) so a reader sees ``Y``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 from typing import Any
 
 MARKER = "<!-- cli-reference -->"
+_ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|exc|obj):<code>(~?)([^<]*)</code>")
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.ArgumentParser]]:
@@ -41,3 +49,14 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
     if MARKER in markdown:
         return markdown.replace(MARKER, cli_reference())
     return markdown
+
+
+def _role(match: re.Match[str]) -> str:
+    name = match.group(2)
+    if match.group(1):
+        name = name.rsplit(".", 1)[-1]
+    return f"<code>{name}</code>"
+
+
+def on_page_content(html: str, page: Any, **_: Any) -> str:
+    return _ROLE.sub(_role, html)
