@@ -49,8 +49,13 @@ wheel: $(WHEEL_STAMP)  ## build the release wheel into target/wheels (abi3, many
 system-deps:  ## Debian packages the integration tests use (tor, microsocks) and the regtest node
 	bash scripts/install-system-deps.sh
 
+# NO_MKDOCS_2_WARNING: the Material theme prints a notice about MkDocs 2.0 on every build otherwise
+.PHONY: docs
+docs: setup  ## build the documentation site into site/ (mkdocs --strict: any warning fails the build)
+	NO_MKDOCS_2_WARNING=1 PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/mkdocs build --strict --quiet
+
 .PHONY: test
-test: setup wheel  ## run every test: cargo test, then pytest (benchmarks as quick smoke runs; the wheel in a fresh venv)
+test: setup wheel docs  ## run every test: the docs build, cargo test, then pytest (benchmarks as quick smoke runs; the wheel in a fresh venv)
 	cargo test --release --quiet
 	$(BIN)/pytest -q -p no:cacheprovider --benchmark-disable $(PYTEST_ARGS)
 
@@ -86,4 +91,4 @@ fmt: setup  ## format Rust and Python in place
 
 .PHONY: clean
 clean:  ## remove build products and the virtualenv
-	rm -rf target $(VENV) python/peerpool/_core*.so
+	rm -rf target site $(VENV) python/peerpool/_core*.so

@@ -10,3 +10,4 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = ["PeerpoolError", "__version__"]
 __version__ = "0.1.0"
+"""The package version."""

@@ -19,7 +19,6 @@ from peerpool.bitcoin import messages as msgs
 from peerpool.bitcoin.blocks import Chunk, merkle_root
 from peerpool.bitcoin.budget import PayloadBudget
 from peerpool.bitcoin.framing import MessageDecoder, checksum, encode_header, encode_message
-from peerpool.bitcoin.handlers import Block, BlockKind
 from peerpool.bitcoin.networks import Network, get_network, sha256d
 from peerpool.bitcoin.protocol import (
     BSV_DEFAULT_PEER_MAX_PAYLOAD,
@@ -28,6 +27,7 @@ from peerpool.bitcoin.protocol import (
     ProtocolConfig,
     State,
 )
+from peerpool.bitcoin.received import Block, BlockKind
 from peerpool.errors import (
     BadMagicError,
     BitcoinProtocolError,

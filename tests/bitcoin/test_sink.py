@@ -11,8 +11,8 @@ import pytest
 
 from peerpool.bitcoin.blocks import Chunk, hash_hex
 from peerpool.bitcoin.framing import encode_message
-from peerpool.bitcoin.handlers import Block, BlockKind
 from peerpool.bitcoin.protocol import ProtocolConfig
+from peerpool.bitcoin.received import Block, BlockKind
 from peerpool.bitcoin.sink import INDEX_NAME, FileSink, read_index, verify_stored_block
 from peerpool.errors import InputError
 from peerpool.testing.blocks import BuiltBlock

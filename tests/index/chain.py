@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from peerpool.bitcoin import BlockChunker, tx_offsets
-from peerpool.bitcoin.handlers import Block, BlockKind
 from peerpool.bitcoin.header_store import HeadersStore
 from peerpool.bitcoin.networks import get_network
+from peerpool.bitcoin.received import Block, BlockKind
 from peerpool.bitcoin.sink import FileSink
 from peerpool.testing.blocks import BuiltBlock, ChainTip, build_block
 from peerpool.testing.transactions import Coin

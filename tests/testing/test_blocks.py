@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from peerpool.bitcoin.headers import bits_to_target
 from peerpool.bitcoin.networks import get_network, sha256d
+from peerpool.encoding import compact_size
 from peerpool.errors import InputError
 from peerpool.testing.blocks import (
     MIN_PAD_TX_SIZE,
@@ -31,7 +32,6 @@ from peerpool.testing.transactions import (
     block_subsidy,
     coinbase_tx,
     coinbase_values,
-    compact_size,
     invalid_tx,
     malformed_tx,
     mempool_tx,

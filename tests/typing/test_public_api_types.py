@@ -44,3 +44,38 @@ def test_public_names_are_not_any(tmp_path: Path) -> None:
     assert "-> peerpool.joinmarket.server.DirectoryServer" in out, out
     assert "peerpool.joinmarket.server_state.ServerConfig" in out, out
     assert "Any" not in out, out
+
+
+def test_mesh_chord_index_and_pool_names_are_not_any(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from peerpool.chord import ChordNode, get_hashes_batch\n"
+        "from peerpool.encoding import sha256d\n"
+        "from peerpool.index import parse_block\n"
+        "from peerpool.index.store import IndexStore\n"
+        "from peerpool.mesh import MeshNode\n"
+        "from peerpool.mesh.pools import ConnectionPools\n"
+        "from peerpool.pool import NamedPools, pool_budgets\n"
+        "async def f(mesh: MeshNode) -> None:\n"
+        "    async with MeshNode() as m, ChordNode(mesh) as c:\n"
+        "        reveal_type(m)\n"
+        "        reveal_type(c)\n"
+        "reveal_type(parse_block(b''))\n"
+        "reveal_type(IndexStore('db', 'bsv-regtest').tx)\n"
+        "reveal_type(ConnectionPools)\n"
+        "reveal_type(NamedPools)\n"
+        "reveal_type(pool_budgets)\n"
+        "reveal_type(get_hashes_batch)\n"
+        "reveal_type(sha256d)\n"
+    )
+    done = _mypy(str(probe))
+    out = done.stdout
+    assert 'Revealed type is "peerpool.mesh.node.MeshNode"' in out, out
+    assert 'Revealed type is "peerpool.chord.node.ChordNode"' in out, out
+    assert 'Revealed type is "peerpool._core.Columns"' in out, out
+    assert "peerpool.index.store.TxLocation" in out, out
+    assert "-> peerpool.mesh.pools.ConnectionPools" in out, out
+    assert "peerpool.pool.named.NamedPools" in out, out
+    assert out.count("Revealed type") == 9, out
+    # signatures may take Any arguments; no name itself may be Any
+    assert 'Revealed type is "Any"' not in out, out

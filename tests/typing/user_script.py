@@ -32,8 +32,30 @@ from peerpool.bitcoin import (
     tx_offsets,
 )
 from peerpool.bitcoin.blockfile import iter_blocks
-from peerpool.chord import distance, get_hashes
-from peerpool.errors import AddressError, PeerpoolError, TruncatedBlockError
+from peerpool.bitcoin.networks import get_network
+from peerpool.chord import (
+    PROTOCOL,
+    ChordNode,
+    NodeRef,
+    distance,
+    get_hashes,
+    get_hashes_batch,
+    ids_to_array,
+)
+from peerpool.chord import node as _chord_node
+from peerpool.encoding import compact_size, sha256d
+from peerpool.errors import (
+    AddressError,
+    ChordKeyError,
+    MeshDialError,
+    PeerpoolError,
+    PoolRatioError,
+    TruncatedBlockError,
+)
+from peerpool.index import COLUMNS, Columns, parse_block, parse_chunk
+from peerpool.index.executors import LocalExecutor
+from peerpool.index.indexer import Indexer, IndexReport
+from peerpool.index.store import IndexStore, TxLocation
 from peerpool.joinmarket import (
     DirectoryClient,
     DirectoryClientPool,
@@ -48,8 +70,18 @@ from peerpool.joinmarket import multi as _multi
 from peerpool.joinmarket import pool as _pool
 from peerpool.joinmarket import server as _server
 from peerpool.joinmarket import server_state as _server_state
+from peerpool.mesh import (
+    DirectMessage,
+    Identity,
+    MeshEvent,
+    MeshNode,
+    PeerInfo,
+    TopicMessage,
+)
+from peerpool.mesh import node as _mesh_node
+from peerpool.mesh.pools import ConnectionPools
 from peerpool.net import Address, Backoff, ProxyConfig, StreamIsolation, parse_address
-from peerpool.pool import ClientPool, ConnectionInfo
+from peerpool.pool import ClientPool, ConnectionInfo, NamedPools, pool_budgets
 from peerpool.testing import BlockMaker, RegtestNode, ensure_bitcoind
 
 
@@ -140,7 +172,74 @@ def net_and_pool(conn: ConnectionInfo, pool: ClientPool[BitcoinClient]) -> str:
 def chord() -> int:
     sha1_id, *_ = get_hashes("some key")
     d: int = distance(10, 3, limit=16)
+    ids = ids_to_array([sha1_id])
+    columns = get_hashes_batch(["a", "b"])
+    print(ids.shape, columns)
     return sha1_id + d
+
+
+async def chord_ring(mesh: MeshNode) -> str:
+    async with ChordNode(mesh, replicas=3) as node:
+        # the subclass, not the driver it is built on: __aenter__ returns Self
+        assert_type(node, _chord_node.ChordNode)
+        await node.join("/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWxyz")
+        await node.set("key", "value")
+        value = await node.get("key")
+        try:
+            await node.pop("absent")
+        except ChordKeyError as exc:
+            print(exc)
+        owner: NodeRef = node.find(node.id)
+        keys = await node.keys()
+        print(value, owner, len(keys))
+        return PROTOCOL
+
+
+async def mesh() -> bytes:
+    async with MeshNode(Identity.generate(), request_protocols=(PROTOCOL,)) as a:
+        assert_type(a, _mesh_node.MeshNode)
+        try:
+            info: PeerInfo = await a.dial("/ip4/127.0.0.1/tcp/1/p2p/12D3KooWxyz")
+        except MeshDialError:
+            return b""
+        await a.send(info.peer_id, "channel", b"hello")
+        await a.subscribe("news")
+        await a.publish("news", b"hi")
+        answer: bytes = await a.request(info.peer_id, PROTOCOL, b"question")
+        events: list[MeshEvent] = await a.next_events(timeout=1.0)
+        for ev in events:
+            if isinstance(ev, DirectMessage):
+                return ev.payload
+            if isinstance(ev, TopicMessage):
+                return ev.data
+        pools = ConnectionPools(10, {"in": ("net", 1.0)}, {"net": a}, policy=None)
+        added, removed = await pools.update()
+        print(len(added), len(removed), a.peer_id, a.listen_addrs, await chord_ring(a))
+        return answer
+
+
+def index(block: bytes, data: Path) -> int:
+    cols: Columns = parse_block(block)
+    txids: npt.NDArray[np.uint8] = cols["tx_txid"]
+    again = parse_chunk(block, [0])
+    n_tx, n_out, n_in = cols.counts
+    print(COLUMNS[0], txids.shape, again.counts, n_out, n_in)
+    with IndexStore(data / "index", "bsv-regtest") as store, LocalExecutor(workers=1) as workers:
+        report: IndexReport = Indexer(store, workers).run(data, get_network("bsv-regtest"))
+        where: TxLocation | None = store.tx(bytes(32))
+        print(report.indexed, where)
+    return n_tx
+
+
+def pools_and_encoding() -> bytes:
+    budgets: dict[str, int | None] = pool_budgets(8, {"in": 0.5, "out": 0.5, "spill": -1})
+    try:
+        pool_budgets(10, {"a": 0.5, "b": 0.4})
+    except PoolRatioError as exc:
+        print(exc)
+    named: NamedPools[object, dict[str, int]] = NamedPools(8, {"in": ("net", 1.0)}, ["net"])
+    print(budgets, named.size())
+    return sha256d(compact_size(300))
 
 
 def testing() -> str:
@@ -158,5 +257,6 @@ def main() -> None:
         print(peerpool.__version__, kernels(Path("blk.dat")), chord(), testing())
         asyncio.run(bitcoin(Path("data")))
         asyncio.run(joinmarket())
+        print(asyncio.run(mesh()), index(b"", Path("data")), pools_and_encoding())
     except PeerpoolError as exc:
         print(exc)

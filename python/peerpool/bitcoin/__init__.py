@@ -22,7 +22,7 @@ from peerpool.bitcoin.framing import (
     encode_header,
     encode_message,
 )
-from peerpool.bitcoin.handlers import Block, BlockKind, Handlers, Mode
+from peerpool.bitcoin.handlers import Handlers, Mode
 from peerpool.bitcoin.header_store import HeadersStore
 from peerpool.bitcoin.headers import (
     BlockHeader,
@@ -35,6 +35,7 @@ from peerpool.bitcoin.headers import (
 )
 from peerpool.bitcoin.manager import ClientManager
 from peerpool.bitcoin.peer_store import PeerStore
+from peerpool.bitcoin.received import Block, BlockKind
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",

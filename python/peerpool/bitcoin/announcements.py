@@ -21,7 +21,7 @@ from typing import NamedTuple
 from peerpool.bitcoin import messages as msgs
 from peerpool.bitcoin.blocks import hash_hex
 
-log = logging.getLogger("peerpool.bitcoin")
+log = logging.getLogger(__name__)
 
 DEFAULT_ANNOUNCEMENT_QUEUE_SIZE = 10_000
 

@@ -35,8 +35,8 @@ from peerpool._core import (
     tx_offsets,
 )
 
-#: The default chunk size: 32 MiB.
 DEFAULT_CHUNK_SIZE = 32 << 20
+"""The default chunk size of ``BlockChunker``: 32 MiB of whole transactions."""
 
 
 def merkle_root_matches(block: bytes, *, allow_witness: bool = True) -> bool:

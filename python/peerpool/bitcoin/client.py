@@ -65,7 +65,7 @@ from peerpool.net import Address, ProxyConfig, SocksAuth, dial, parse_address
 if TYPE_CHECKING:
     from peerpool.bitcoin.manager import ClientManager
 
-log = logging.getLogger("peerpool.bitcoin")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -85,6 +85,47 @@ _BANNABLE = (BadMagicError, ChecksumError, MalformedCommandError, MalformedMessa
 
 
 class BitcoinClient:
+    """One connection to a Bitcoin or Bitcoin SV peer.
+
+    Made with the peer's address and network; ``connect()`` dials and runs the
+    version handshake, after which every message the peer sends is dispatched to
+    ``handlers`` (an ``on_<command>`` method each, ``on_block``/``on_block_chunk``
+    for blocks) in arrival order. In ``Mode.HIGH_LEVEL`` the request helpers
+    (``get_headers``, ``get_block``, ``broadcast_transaction``) and ``inv_queue``
+    work too. A client connects once; make a new one to reconnect (a
+    :class:`~peerpool.bitcoin.ClientManager` does that for you).
+
+    Args:
+        address: ``host:port`` (the network's default port when left out), an
+            ``.onion`` address with ``proxy``, or an ``Address``.
+        network: a network name (``"bsv-regtest"``, ``"bsv-mainnet"``, ...) or a
+            ``Network``.
+        handlers: receives the messages; the base ``Handlers`` only logs them.
+        mode: ``Mode.HIGH_LEVEL`` (the default) or ``Mode.LOW_LEVEL`` (messages
+            only go to the handlers).
+        config: protocol settings (user agent, services, chunk size, large
+            message limit, ...).
+        proxy: a SOCKS5 proxy (Tor) to dial through.
+        isolation: SOCKS credentials that put this connection on its own Tor circuit.
+        connect_timeout: seconds for the dial.
+        handshake_timeout: seconds for the version handshake once connected.
+        ping_interval: seconds between keepalive pings (0: none).
+        ping_timeout: seconds to wait for the pong.
+        request_timeout: deadline of each HIGH_LEVEL request.
+        min_receive_rate: bytes/s a message in flight must arrive at.
+        stall_window: seconds of waiting the rate is measured over.
+        read_size: bytes asked of the socket per read.
+        inv_queue_size: announcements kept in ``inv_queue``; older ones are dropped.
+        peer_store: records attempts, failures and bans of this peer.
+        manager: the manager that owns this client (set by the manager).
+        client_id: the connection's id (the peer's ``host:port`` by default).
+        payload_budget: the manager's cap on non-block payloads in flight.
+
+    Raises:
+        peerpool.errors.UnknownNetworkError: ``network`` is not a known name.
+        peerpool.errors.AddressError: ``address`` cannot be parsed.
+    """
+
     def __init__(
         self,
         address: str | Address,
@@ -158,10 +199,12 @@ class BitcoinClient:
 
     @property
     def peer_version(self) -> msgs.Version | None:
+        """The peer's ``version`` message, once the handshake got that far (else None)."""
         return self.protocol.peer_version
 
     @property
     def is_connected(self) -> bool:
+        """True from the end of the handshake until the connection ends."""
         return self.protocol.established and self._closed is not None and not self._closed.done()
 
     @property
@@ -239,10 +282,21 @@ class BitcoinClient:
     # --- sending ------------------------------------------------------------------------
 
     async def send_message(self, message: msgs.Message) -> None:
+        """Encode ``message`` and write it to the peer, waiting while the socket's buffer is full.
+
+        Raises:
+            peerpool.errors.PeerDisconnectedError: the connection is closed or the write failed.
+        """
         self.protocol.send(message)
         await self._flush()
 
     async def send_raw(self, command: str, payload: bytes) -> None:
+        """Send a message given as its command and payload bytes, unchecked (for
+        commands this library has no class for).
+
+        Raises:
+            peerpool.errors.PeerDisconnectedError: the connection is closed or the write failed.
+        """
         self.protocol.send_raw(command, payload)
         await self._flush()
 

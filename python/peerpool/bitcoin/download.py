@@ -22,8 +22,8 @@ from typing import Protocol
 
 from peerpool.bitcoin.blocks import Chunk, hash_hex
 from peerpool.bitcoin.client import BitcoinClient
-from peerpool.bitcoin.handlers import Block
 from peerpool.bitcoin.manager import ClientManager
+from peerpool.bitcoin.received import Block
 from peerpool.errors import (
     BitcoinError,
     BlockNotFoundError,
@@ -31,7 +31,7 @@ from peerpool.errors import (
     PeerTimeoutError,
 )
 
-log = logging.getLogger("peerpool.bitcoin")
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ATTEMPTS = 10
 

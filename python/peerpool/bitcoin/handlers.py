@@ -1,4 +1,5 @@
-"""What a connection delivers to the application: ``Block``, and the ``Handlers`` it calls.
+"""What a connection delivers to the application: ``Block`` (defined in
+:mod:`peerpool.bitcoin.received`), and the ``Handlers`` it calls.
 
 One :class:`Handlers` instance serves every connection of a manager. The
 client calls ``on_<command>(message, client)`` for each message in the order
@@ -19,20 +20,21 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
-
 from peerpool.bitcoin.blocks import Chunk, hash_hex
+
+# re-exported: the received block types lived here before the protocol core
+# needed them without importing the application layer
+from peerpool.bitcoin.received import Block as Block
+from peerpool.bitcoin.received import BlockKind as BlockKind
 
 if TYPE_CHECKING:
     from peerpool.bitcoin.client import BitcoinClient
     from peerpool.bitcoin.manager import ClientManager
     from peerpool.bitcoin.messages_wire import Message
 
-log = logging.getLogger("peerpool.bitcoin")
+log = logging.getLogger(__name__)
 
 
 class Mode(enum.Enum):
@@ -44,51 +46,6 @@ class Mode(enum.Enum):
 
     HIGH_LEVEL = "high-level"
     LOW_LEVEL = "low-level"
-
-
-class BlockKind(enum.Enum):
-    """SMALL: the whole raw block is in memory (``Block.raw``). LARGE: it was
-    at least ``large_message_limit`` bytes and came as chunks; ``raw`` is None."""
-
-    SMALL = "small"
-    LARGE = "large"
-
-
-@dataclass(frozen=True, eq=False)
-class Block:
-    """A block received from a peer.
-
-    ``tx_offsets`` holds the start of every transaction from the block's first
-    byte (uint64), for SMALL and LARGE blocks alike. ``num_chunks`` is how many
-    ``on_block_chunk`` calls came before (0 for a SMALL block).
-    """
-
-    kind: BlockKind
-    hash: bytes  # internal byte order
-    header: bytes
-    size: int
-    tx_count: int
-    tx_offsets: npt.NDArray[np.uint64]
-    num_chunks: int = 0
-    raw: bytes | None = None
-
-    @property
-    def hash_hex(self) -> str:
-        return hash_hex(self.hash)
-
-    @property
-    def prev_hash(self) -> bytes:
-        return self.header[4:36]
-
-    @property
-    def merkle_root(self) -> bytes:
-        return self.header[36:68]
-
-    def __repr__(self) -> str:
-        return (
-            f"Block({self.kind.name}, {self.hash_hex}, {self.size} bytes, "
-            f"{self.tx_count} txs, {self.num_chunks} chunks)"
-        )
 
 
 class Handlers:
@@ -110,6 +67,7 @@ class Handlers:
             await method(message, client)
 
     async def _log(self, message: Any, client: BitcoinClient) -> None:
+        """Log the message at debug level: what every ``on_<command>`` does unless overridden."""
         log.debug("%s: %r", client, message)
 
     # The handshake and the ping/sendcmpct answers are the protocol core's (see above).
@@ -120,9 +78,19 @@ class Handlers:
     on_tx = on_mempool = on_reject = on_unknown = _log
 
     async def on_block(self, block: Block, client: BitcoinClient) -> None:
+        """A block arrived on ``client``'s connection: whole (``BlockKind.SMALL``,
+        ``block.raw`` holds it) or, for a ``LARGE`` one, after all its chunks went to
+        ``on_block_chunk`` (``block.raw`` is None, ``block.tx_offsets`` covers the
+        whole block). Override it; the base method logs. An exception raised here
+        ends the connection.
+        """
         log.debug("%s: %r", client, block)
 
     async def on_block_chunk(self, chunk: Chunk, client: BitcoinClient) -> None:
+        """One chunk of whole transactions of a large block, in order (``chunk.chunk_num``
+        of ``chunk.num_chunks``); ``on_block`` follows the last one. Hand the chunk on
+        (to a worker process, a sink) before returning: the next is read only then.
+        """
         log.debug(
             "%s: chunk %d/%d of block %s",
             client, chunk.chunk_num + 1, chunk.num_chunks, hash_hex(chunk.block_hash),

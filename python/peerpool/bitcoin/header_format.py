@@ -184,7 +184,7 @@ def _next_batch(
             f"({size - end} bytes follow); the file was left as it is",
             offset=start,
         )
-    return count
+    return int(count)  # struct.unpack's values are Any to a type checker
 
 
 def _check_file_header(head: memoryview, expected: bytes, network: Network, path: Path) -> None:

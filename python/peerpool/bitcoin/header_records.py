@@ -198,7 +198,8 @@ class Records:
     def hashes_for(self, recs: np.ndarray) -> bytes:
         """The hashes of these records (an int64 array), back to back."""
         with memoryview(self._hashes) as view:  # released: the bytearray may grow again
-            return np.frombuffer(view, dtype=np.uint8).reshape(-1, 32)[recs].tobytes()
+            hashes: bytes = np.frombuffer(view, dtype=np.uint8).reshape(-1, 32)[recs].tobytes()
+            return hashes
 
 
 def _bits(raw: bytes | memoryview) -> np.ndarray:

@@ -39,6 +39,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -57,7 +58,7 @@ from peerpool.errors import (
     UnknownHeaderError,
 )
 
-log = logging.getLogger("peerpool.bitcoin")
+log = logging.getLogger(__name__)
 
 _PREV = slice(4, 36)
 
@@ -134,6 +135,29 @@ class ConnectResult:
 
 
 class HeadersStore:
+    """Every header seen, on disk at ``path``, with its branches and the best chain by work.
+
+    Opening reads the whole file once and redoes no proof of work; a new file
+    starts with the network's genesis header. Use it as a context manager (or
+    call ``close``) so the last writes are fsynced. Safe to use from several
+    threads.
+
+    Args:
+        path: the store's file (its folder is created if missing).
+        network: a network name or a ``Network``; a store of another network is refused.
+        fsync_interval: at most this many seconds between fsyncs (every batch
+            reaches the OS at once either way).
+
+    Raises:
+        peerpool.errors.HeaderStoreFormatError: ``path`` is not a regular file,
+            or not a header store of this network.
+        peerpool.errors.HeaderStoreCorruptError: the file is damaged other than
+            by a torn last write (it is left as it is).
+        peerpool.errors.HeaderStoreMigrationError: the file has the old format
+            (convert it with ``peerpool.bitcoin.header_migrate.migrate_v1``).
+        peerpool.errors.UnknownNetworkError: ``network`` is not a known name.
+    """
+
     def __init__(
         self, path: str | Path, network: Network | str, *, fsync_interval: float = 1.0
     ) -> None:
@@ -314,11 +338,13 @@ class HeadersStore:
 
     @property
     def tip(self) -> Tip:
+        """The best chain's tip: its hash, height and cumulative work."""
         with self._lock:
             return self._tip_of(self._best[-1])
 
     @property
     def height(self) -> int:
+        """The height of the best chain's tip (0 for a store holding only genesis)."""
         with self._lock:
             return len(self._best) - 1
 
@@ -338,6 +364,9 @@ class HeadersStore:
             return self._records.header(self._best[height])
 
     def hash_at(self, height: int) -> bytes | None:
+        """The hash (internal byte order) of the best chain's block at ``height``, or
+        None above the tip or below 0.
+        """
         with self._lock:
             if not 0 <= height < len(self._best):
                 return None
@@ -356,6 +385,9 @@ class HeadersStore:
             return None if rec is None else self._records.height(rec)
 
     def is_on_best_chain(self, block_hash: bytes) -> bool:
+        """True if ``block_hash`` is stored and on the best chain (False for a header
+        of a side branch and for an unknown hash).
+        """
         with self._lock:
             rec = self._records.index.get(bytes(block_hash))
             return rec is not None and self._on_best(rec)
@@ -375,6 +407,9 @@ class HeadersStore:
             return [self._records.hash(self._best[h]) for h in heights]
 
     def best_chain_hashes(self, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
+        """The best chain's block hashes from height ``start`` up to (not including)
+        ``stop`` (the tip when None), as 32-byte strings in internal byte order.
+        """
         with self._lock:
             recs = self._best[start:stop]
             if not len(recs):
@@ -430,17 +465,24 @@ class HeadersStore:
     # --- lifecycle ------------------------------------------------------------------
 
     def flush(self) -> None:
+        """Fsync the file now (writes reach the OS after every batch; this makes them durable).
+
+        Raises:
+            OSError: the fsync failed (a full or failing disk).
+        """
         with self._lock:
             os.fsync(self._file.fileno())
             self._last_fsync = time.monotonic()
 
     def close(self) -> None:
+        """Fsync and close the file (idempotent); the store cannot be used afterwards."""
         with self._lock:
             if not self._file.closed:
                 self.flush()
                 self._file.close()
 
-    def __enter__(self) -> HeadersStore:
+    def __enter__(self) -> Self:
+        """The store itself; ``with`` closes it (flushing first) on the way out."""
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -99,12 +99,18 @@ class BlockHeader:
 
     @classmethod
     def parse(cls, raw: bytes) -> BlockHeader:
+        """The fields of an 80-byte header (no check of its proof of work).
+
+        Raises:
+            peerpool.errors.HeaderError: ``raw`` is not 80 bytes.
+        """
         if len(raw) != HEADER_LEN:
             raise HeaderError(f"a header is 80 bytes, not {len(raw)}")
         version, prev, root, timestamp, bits, nonce = struct.unpack("<i32s32sIII", raw)
         return cls(version, prev, root, timestamp, bits, nonce)
 
     def serialize(self) -> bytes:
+        """The 80-byte wire form of the header (``BlockHeader.parse(h.serialize()) == h``)."""
         return struct.pack(
             "<i32s32sIII",
             self.version,

@@ -21,7 +21,7 @@ from peerpool.errors import PeerpoolError, PeerTimeoutError
 if TYPE_CHECKING:
     from peerpool.bitcoin.client import BitcoinClient
 
-log = logging.getLogger("peerpool.bitcoin")
+log = logging.getLogger(__name__)
 
 
 async def keep_alive(client: BitcoinClient) -> None:

@@ -33,7 +33,7 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Self, TypeVar
 
 from peerpool.bitcoin import messages as msgs
 from peerpool.bitcoin.announcements import (
@@ -61,7 +61,7 @@ from peerpool.errors import (
 from peerpool.net import PEER, Address, Backoff, ProxyConfig, StreamIsolation, parse_address
 from peerpool.pool import ClientPool, ConnectionInfo
 
-log = logging.getLogger("peerpool.bitcoin")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -97,6 +97,39 @@ class BroadcastOutcome(NamedTuple):
 
 
 class ClientManager(ClientPool[BitcoinClient]):
+    """A pool of :class:`~peerpool.bitcoin.BitcoinClient` connections to a list of peers.
+
+    ``async with manager:`` connects to every peer in the background and keeps
+    the connections up (reconnecting with ``reconnect_backoff``, skipping peers
+    the peer store has banned) until the block ends. One ``Handlers`` instance
+    serves every connection. ``wait_for_n_peers`` waits for connections,
+    ``get_next_available_peer`` and ``run_on_peer`` spread requests over them,
+    ``broadcast_transaction_and_listen`` sends a transaction on some and listens
+    on the others.
+
+    Args:
+        peers: ``host:port`` strings (the network's default port when left out).
+        network: a network name or a ``Network``.
+        handlers: shared by every connection; its ``manager`` is set to this manager.
+        concurrency: connections per peer (each is its own pool member).
+        mode: the clients' mode (``Mode.HIGH_LEVEL`` by default).
+        config: protocol settings shared by the clients.
+        peer_store: where attempts, failures and bans are recorded.
+        proxy: a SOCKS5 proxy (Tor) for every connection.
+        isolation: gives each connection its own Tor circuit.
+        reconnect_backoff: the delay between reconnects of one peer.
+        connect_timeout: seconds for each dial.
+        payload_budget: bytes of non-block messages all connections together may
+            be gathering at once; None for no total.
+        **client_options: passed on to each ``BitcoinClient`` (``ping_interval``,
+            ``request_timeout``, ``read_size``, ...).
+
+    Raises:
+        peerpool.errors.InputError: ``concurrency`` is below 1.
+        peerpool.errors.UnknownNetworkError: ``network`` is not a known name.
+        peerpool.errors.AddressError: a peer address cannot be parsed.
+    """
+
     def __init__(
         self,
         peers: Iterable[str],
@@ -196,7 +229,7 @@ class ClientManager(ClientPool[BitcoinClient]):
 
     # --- lifecycle ----------------------------------------------------------------
 
-    async def __aenter__(self) -> ClientManager:
+    async def __aenter__(self) -> Self:
         """Start connecting to every peer (in the background) and keep the
         connections up until the block ends; with ``wait_for``, return once
         that many connections are up. Raises PeerTimeoutError (the manager
@@ -224,6 +257,11 @@ class ClientManager(ClientPool[BitcoinClient]):
     # --- ClientPool hooks ---------------------------------------------------------------
 
     def create_client(self, conn: ConnectionInfo) -> BitcoinClient:
+        """The pool hook: a ``BitcoinClient`` for the connection ``conn``, with the manager's settings.
+
+        Raises:
+            peerpool.errors.BannedPeerError: the peer store has banned this peer.
+        """
         address = conn.address
         peer = address.peer_address if isinstance(address, _SlotAddress) else address
         if self.peer_store is not None and self.peer_store.is_banned(peer.node_id):
@@ -247,6 +285,8 @@ class ClientManager(ClientPool[BitcoinClient]):
         )
 
     async def on_connected(self, conn: ConnectionInfo, client: BitcoinClient) -> None:
+        """The pool hook: asks the peer for addresses when discovering, and
+        wakes ``wait_for_n_peers`` and ``peers_changed``."""
         if self.finder is not None:
             await self.finder.on_connected(client)
         await self._notify()
@@ -254,6 +294,7 @@ class ClientManager(ClientPool[BitcoinClient]):
     async def on_disconnected(
         self, conn: ConnectionInfo, client: BitcoinClient, cause: BaseException | None
     ) -> None:
+        """The pool hook: logs the cause and wakes ``wait_for_n_peers`` and ``peers_changed``."""
         if cause is not None:
             log.info("%s: disconnected: %s", client, cause)
         if self.finder is not None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import struct
 from typing import ClassVar, Final
 
-from peerpool._core import read_compact_size, write_compact_size
+from peerpool._core import read_compact_size
+from peerpool.encoding import compact_size
 from peerpool.errors import CompactSizeError, InputError, MalformedMessageError
 
 # Largest value a CompactSize can hold; the limit passed when any value is legal.
@@ -171,8 +172,8 @@ def put_i64(value: int) -> bytes:
     return _I64.pack(value)
 
 
-def put_compact_size(value: int) -> bytes:
-    return bytes(write_compact_size(value))
+# the codecs' name for it; the encoder itself is peerpool.encoding's (one copy)
+put_compact_size = compact_size
 
 
 def put_var_bytes(value: bytes) -> bytes:

@@ -15,13 +15,15 @@ fields at import and checked against the published hashes in the tests.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
 from peerpool.bitcoin.headers import target_to_bits
+
+# re-exported: client, manager and the test helpers import it from here
+from peerpool.encoding import sha256d as sha256d
 from peerpool.errors import UnknownNetworkError
 
 # The merkle root of every genesis block here (the one coinbase of 50 coins with
@@ -29,11 +31,6 @@ from peerpool.errors import UnknownNetworkError
 _GENESIS_MERKLE_ROOT_HEX: Final = "4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b"
 
 HEADER_SIZE: Final = 80
-
-
-def sha256d(data: bytes) -> bytes:
-    """Bitcoin's double SHA-256 (the hash of headers, transactions and checksums)."""
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
 
 
 @dataclass(frozen=True)

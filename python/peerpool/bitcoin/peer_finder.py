@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from peerpool.bitcoin.client import BitcoinClient
     from peerpool.bitcoin.manager import ClientManager
 
-log = logging.getLogger("peerpool.bitcoin")
+log = logging.getLogger(__name__)
 
 #: How often the finder looks again without a connect, disconnect or new address
 #: (tried peers become candidates again after ``retry_after``): often enough

@@ -61,6 +61,22 @@ _FIELDS = frozenset(f.name for f in fields(PeerRecord))
 
 
 class PeerStore:
+    """What is known of each peer of ``network``: in ``<folder>/peers.<network>.json``.
+
+    Records, per ``host:port``, the last connection and attempt, the failures in
+    a row and any ban. Every change is merged into what is on disk under an
+    ``fcntl`` lock, so several processes (and threads) may share one folder.
+
+    Args:
+        folder: where the file lives (created on the first write).
+        network: the network name, part of the file name.
+        clock: the time source (``time.time``; tests pass their own).
+
+    Raises:
+        peerpool.errors.PeerStoreFormatError: ``folder`` is not a folder, or the
+            file is not a peer store (not a regular file, not this JSON schema).
+    """
+
     def __init__(
         self,
         folder: str | Path,
@@ -159,6 +175,13 @@ class PeerStore:
     # --- changes ------------------------------------------------------------------
 
     def record_attempt(self, peer: str) -> None:
+        """Note that a connection to ``peer`` (``host:port``) is being tried now.
+
+        Raises:
+            peerpool.errors.PeerStoreWriteError: the file could not be written (the
+                change is kept in memory and goes out with the next write).
+            peerpool.errors.PeerStoreFormatError: the file on disk is not a peer store.
+        """
         now = self._clock()
 
         def change(rec: PeerRecord) -> None:
@@ -187,6 +210,12 @@ class PeerStore:
         self._update(peer, change)
 
     def record_failure(self, peer: str) -> None:
+        """Count a failed connection to ``peer`` (one more failure in a row).
+
+        Raises:
+            peerpool.errors.PeerStoreWriteError: the file could not be written.
+            peerpool.errors.PeerStoreFormatError: the file on disk is not a peer store.
+        """
         now = self._clock()
 
         def change(rec: PeerRecord) -> None:
@@ -196,6 +225,13 @@ class PeerStore:
         self._update(peer, change)
 
     def ban(self, peer: str, reason: str, seconds: float = DEFAULT_BAN_SECONDS) -> None:
+        """Ban ``peer`` for ``seconds`` (a day by default) for ``reason``; managers
+        skip it until then, in every process sharing the folder.
+
+        Raises:
+            peerpool.errors.PeerStoreWriteError: the file could not be written.
+            peerpool.errors.PeerStoreFormatError: the file on disk is not a peer store.
+        """
         until = self._clock() + seconds
 
         def change(rec: PeerRecord) -> None:
@@ -205,6 +241,13 @@ class PeerStore:
         self._update(peer, change)
 
     def unban(self, peer: str) -> None:
+        """Lift a ban on ``peer`` (nothing happens if it was not banned).
+
+        Raises:
+            peerpool.errors.PeerStoreWriteError: the file could not be written.
+            peerpool.errors.PeerStoreFormatError: the file on disk is not a peer store.
+        """
+
         def change(rec: PeerRecord) -> None:
             rec.banned_until = rec.ban_reason = None
 
@@ -221,6 +264,11 @@ class PeerStore:
             return _banned(rec, self._clock())
 
     def get(self, peer: str) -> PeerRecord | None:
+        """A copy of ``peer``'s record as it is on disk now, or None if the peer is unknown.
+
+        Raises:
+            peerpool.errors.PeerStoreFormatError: the file on disk is not a peer store.
+        """
         with self._lock:
             self._refresh()
             rec = self._peers.get(peer)

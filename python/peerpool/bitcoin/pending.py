@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from peerpool.bitcoin import messages as msgs
 from peerpool.bitcoin.announcements import BLOCK_TYPES, TX_TYPES
 from peerpool.bitcoin.blocks import Chunk
-from peerpool.bitcoin.handlers import Block
 from peerpool.bitcoin.headers import hash_headers
+from peerpool.bitcoin.received import Block
 from peerpool.errors import BlockNotFoundError, PeerpoolError
 
-log = logging.getLogger("peerpool.bitcoin")
+log = logging.getLogger(__name__)
 
 ChunkCallback = Callable[[Chunk], Awaitable[None]]
 

@@ -17,7 +17,7 @@ What it does by itself, so that no handler can get it wrong:
 * size policy: blocks at or above ``large_message_limit`` are never held
   whole; their payload goes through the chunk splitter and comes out as
   :class:`~peerpool.bitcoin.blocks.Chunk` events, then one LARGE
-  :class:`~peerpool.bitcoin.handlers.Block`. Other messages are read whole up
+  :class:`~peerpool.bitcoin.received.Block`. Other messages are read whole up
   to ``max_message_size`` (a huge transaction is delivered, not dropped);
   above it the stream fails with ``PayloadTooLargeError``;
 * the peer's ``protoconf``: messages we send (blocks aside) must fit the
@@ -29,7 +29,7 @@ resynchronised) and the connection should be closed.
 
 Events: :class:`HandshakeComplete`, decoded payload codecs (subclasses of
 :class:`~peerpool.bitcoin.messages_wire.Message`), :class:`Chunk`,
-:class:`~peerpool.bitcoin.handlers.Block`.
+:class:`~peerpool.bitcoin.received.Block`.
 """
 
 from __future__ import annotations
@@ -56,10 +56,10 @@ from peerpool.bitcoin.framing import (
     MessageDecoder,
     encode_message,
 )
-from peerpool.bitcoin.handlers import Block, BlockKind
 from peerpool.bitcoin.headers import hash_header
 from peerpool.bitcoin.messages_bsv import MIN_MAX_RECV_PAYLOAD_LENGTH
 from peerpool.bitcoin.networks import Network
+from peerpool.bitcoin.received import Block, BlockKind
 from peerpool.errors import (
     BitcoinProtocolError,
     BlockFormatError,

@@ -23,7 +23,6 @@ chunk files, slicing every transaction out by its offset.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import shutil
@@ -35,7 +34,8 @@ import numpy as np
 
 from peerpool.bitcoin.blocks import Chunk, hash_hex, merkle_root
 from peerpool.bitcoin.client import BitcoinClient
-from peerpool.bitcoin.handlers import Block
+from peerpool.bitcoin.received import Block
+from peerpool.encoding import sha256d
 from peerpool.errors import InputError
 
 INDEX_NAME = "index.jsonl"
@@ -211,12 +211,12 @@ def verify_stored_block(folder: str | Path, entry: StoredBlock) -> bool:
         ends = [*offsets[1:].tolist(), start + len(data)]
         raw = data.tobytes()
         for begin, end in zip(offsets.tolist(), ends, strict=True):
-            txids.append(_sha256d(raw[begin - start : end - start]))
+            txids.append(sha256d(raw[begin - start : end - start]))
         position = start + len(data)
     if position != entry.size or len(txids) != entry.tx_count or not txids:
         return False
     root = merkle_root(np.frombuffer(b"".join(txids), dtype=np.uint8).reshape(-1, 32))
-    return root == header[36:68] and _sha256d(header)[::-1].hex() == entry.hash
+    return root == header[36:68] and sha256d(header)[::-1].hex() == entry.hash
 
 
 def read_index(folder: str | Path) -> list[StoredBlock]:
@@ -239,7 +239,3 @@ def _parse_index(data: bytes) -> tuple[list[StoredBlock], int]:
             break
         good += len(line)
     return entries, good
-
-
-def _sha256d(data: bytes) -> bytes:
-    return hashlib.sha256(hashlib.sha256(data).digest()).digest()

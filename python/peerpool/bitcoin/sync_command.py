@@ -20,12 +20,12 @@ from tqdm import tqdm
 
 from peerpool.bitcoin.blocks import DEFAULT_CHUNK_SIZE
 from peerpool.bitcoin.download import download_blocks
-from peerpool.bitcoin.handlers import Block
 from peerpool.bitcoin.header_store import ConnectResult, HeadersStore
 from peerpool.bitcoin.manager import ClientManager
 from peerpool.bitcoin.networks import NETWORKS, get_network
 from peerpool.bitcoin.peer_store import PeerStore
 from peerpool.bitcoin.protocol import ProtocolConfig
+from peerpool.bitcoin.received import Block
 from peerpool.bitcoin.sink import FileSink
 from peerpool.bitcoin.sync import sync_headers
 from peerpool.cli_errors import CommandError, one_line

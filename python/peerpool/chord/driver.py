@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from peerpool.chord import messages as m
 from peerpool.chord import ops, repair, wire
@@ -95,6 +95,7 @@ class Driver:
             self._spawn(self._drain_events())
 
     async def stop(self) -> None:
+        """Stop the maintenance tasks and answering; the transport stays up (stop it yourself)."""
         self._stopping = True
         tasks = [t for t in (self._maintenance, *self._tasks) if t is not None]
         tasks += self._batcher.cancel()
@@ -109,7 +110,7 @@ class Driver:
         self._maintenance = None
         self._tasks.clear()
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -118,16 +119,32 @@ class Driver:
 
     @property
     def core(self) -> ChordCore:
+        """The sans-I/O ring core this node drives.
+
+        Raises:
+            peerpool.errors.ChordStateError: the node is not started.
+        """
         if self._core is None:
             raise ChordStateError("the node is not started")
         return self._core
 
     @property
     def id(self) -> int:
+        """This node's ring id (the SHA-384 of its transport peer id, as py2p derives it).
+
+        Raises:
+            peerpool.errors.ChordStateError: the node is not started.
+        """
         return self.core.me.id
 
     @property
     def stats(self) -> dict[str, Any]:
+        """Counters of the node: hops per lookup, the ring core's counters, and the
+        messages the relay dropped, by cause.
+
+        Raises:
+            peerpool.errors.ChordStateError: the node is not started.
+        """
         core = self.core
         return {
             "hops": dict(core.hops),

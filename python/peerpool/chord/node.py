@@ -101,10 +101,20 @@ class ChordNode(Driver):
 
     @property
     def next(self) -> NodeRef:
+        """This node's successor on the ring (itself in a ring of one).
+
+        Raises:
+            peerpool.errors.ChordStateError: the node is not started.
+        """
         return self.core.routing.successor
 
     @property
     def prev(self) -> NodeRef:
+        """This node's predecessor on the ring (itself while it has none).
+
+        Raises:
+            peerpool.errors.ChordStateError: the node is not started.
+        """
         return self.core.routing.predecessor or self.core.me
 
     async def lookup(self, key: int, *, timeout: float = 10.0) -> tuple[NodeRef, int]:
@@ -199,6 +209,14 @@ class ChordNode(Driver):
         await self._run(ops.put_entries(self.core, entries), timeout, "update")
 
     async def pop(self, key: object, default: Any = _NO_DEFAULT, *, timeout: float = 10.0) -> Any:
+        """Remove the key and return its value (``default`` if it is missing).
+
+        Raises:
+            peerpool.errors.ChordKeyError: the key is missing and no ``default`` was given.
+            peerpool.errors.ChordTypeError: the key is of a type the ring does not store.
+            peerpool.errors.NoMajorityError: the key's positions do not agree.
+            peerpool.errors.ChordTimeoutError: the ring did not answer within ``timeout``.
+        """
         value = await self.get(key, _NO_DEFAULT, timeout=timeout)
         if value is _NO_DEFAULT:
             if default is _NO_DEFAULT:
@@ -208,6 +226,12 @@ class ChordNode(Driver):
         return value
 
     async def popitem(self, *, timeout: float = 10.0) -> tuple[Value, Any]:
+        """Remove some key of the ring and return ``(key, value)``.
+
+        Raises:
+            peerpool.errors.ChordKeyError: the ring holds no keys.
+            peerpool.errors.ChordTimeoutError: the ring did not answer within ``timeout``.
+        """
         for key in await self.keys(timeout=timeout):
             value = await self.get(key, _NO_DEFAULT, timeout=timeout)
             if value is not _NO_DEFAULT:
@@ -221,14 +245,29 @@ class ChordNode(Driver):
         return [e.key for e in found.values() if e.value is not None]
 
     async def values(self, *, timeout: float = 30.0) -> list[Any]:
+        """Every value on the ring (one walk round it, then a ``get`` per key).
+
+        Raises:
+            peerpool.errors.ChordTimeoutError: the ring did not answer within ``timeout``.
+        """
         return [v for _, v in await self.items(timeout=timeout)]
 
     async def items(self, *, timeout: float = 30.0) -> list[tuple[Value, Any]]:
+        """Every ``(key, value)`` on the ring (one walk round it, then a ``get`` per key).
+
+        Raises:
+            peerpool.errors.ChordTimeoutError: the ring did not answer within ``timeout``.
+        """
         keys = await self.keys(timeout=timeout)
         values = await asyncio.gather(*(self.get(k, _NO_DEFAULT, timeout=timeout) for k in keys))
         return [(k, v) for k, v in zip(keys, values, strict=True) if v is not _NO_DEFAULT]
 
     async def copy(self, *, timeout: float = 30.0) -> dict[Value, Any]:
+        """The whole ring's contents as a dict (``dict(await node.items())``).
+
+        Raises:
+            peerpool.errors.ChordTimeoutError: the ring did not answer within ``timeout``.
+        """
         return dict(await self.items(timeout=timeout))
 
     def dump_data(self, start: int, end: int | None) -> dict[bytes, dict[int, Value]]:

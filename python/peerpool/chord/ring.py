@@ -7,14 +7,20 @@ big-endian bytes; here they are plain Python ints.
 from __future__ import annotations
 
 import operator
+from typing import Final
 
 from peerpool import _core
 from peerpool.errors import RingIdError
 
-RING_BITS = 384
-RING_SIZE = 2**RING_BITS
+RING_BITS: Final = 384
+"""Bits of a ring id (py2p's ring: SHA-384 sized)."""
+# annotated: a power with a non-literal exponent is Any to a type checker
+RING_SIZE: Final[int] = 2**RING_BITS
+"""The number of positions on the ring; every distance is taken modulo it."""
 ID_BYTES = RING_BITS // 8
+"""Bytes of a ring id in its big-endian form (48)."""
 SHA512_BYTES = 64
+"""Bytes of a SHA-512 digest (py2p stores SHA-512 positions reduced mod ``RING_SIZE``)."""
 
 Key = bytes | str
 Hashes = tuple[int, int, int, int, int]

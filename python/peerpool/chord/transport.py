@@ -13,28 +13,39 @@ from typing import Any, Protocol, runtime_checkable
 
 #: The ring protocol's name on the mesh node (MeshNode(request_protocols=...)).
 PROTOCOL = "/peerpool/chord/1.0.0"
+"""The ring protocol's name: give it to ``MeshNode(request_protocols=...)``."""
 
 Handler = Callable[[str, bytes], Awaitable[bytes]]
 
 
 @runtime_checkable
 class Transport(Protocol):
-    @property
-    def peer_id(self) -> str: ...
+    """What a :class:`~peerpool.chord.ChordNode` needs of its transport: a
+    started :class:`~peerpool.mesh.MeshNode` has all of it (and the node was
+    made with ``request_protocols=(PROTOCOL,)``)."""
 
     @property
-    def listen_addrs(self) -> list[str]: ...
+    def peer_id(self) -> str:
+        """This node's id on the transport (the ring id is derived from it)."""
 
-    def is_connected(self, peer_id: str) -> bool: ...
+    @property
+    def listen_addrs(self) -> list[str]:
+        """Addresses other nodes can dial to reach this one."""
+
+    def is_connected(self, peer_id: str) -> bool:
+        """True while a connection to ``peer_id`` is up."""
 
     async def dial(self, addrs: str | Sequence[str], *, timeout: float = 10.0) -> Any:
         """Connect; the result has the remote ``peer_id`` (MeshNode gives a PeerInfo)."""
 
     async def request(
         self, peer_id: str, protocol: str, payload: bytes, *, timeout: float = 5.0
-    ) -> bytes: ...
+    ) -> bytes:
+        """Send ``payload`` to ``peer_id`` on ``protocol`` and return the answer;
+        any failure raises (MeshNode: :class:`~peerpool.errors.MeshRequestError`)."""
 
-    def set_request_handler(self, protocol: str, handler: Handler) -> None: ...
+    def set_request_handler(self, protocol: str, handler: Handler) -> None:
+        """Answer requests on ``protocol`` with ``await handler(peer_id, payload)``."""
 
 
 @runtime_checkable

@@ -83,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("index", help="index synced blocks into LMDB, or query the index")
     p.add_argument("--network", default="bsv-regtest", help="network of the data (bsv-regtest)")
     p.add_argument("--data", type=Path, help="the folder `peerpool sync --data` filled")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typing
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Self
 
 from peerpool.errors import SchedulerUnreachableError
 from peerpool.index.executors import Task
@@ -21,9 +21,12 @@ class DaskExecutor:
     def __init__(self, scheduler: str | Any, connect_timeout: float = 10.0) -> None:
         from distributed import Client  # imported here: Dask is optional for the local pool
 
+        # distributed's Client is untyped: it and what it returns are used as Any
+        connect: Any = Client
+        self.client: Any
         if isinstance(scheduler, str):
             try:
-                self.client = Client(scheduler, timeout=connect_timeout)
+                self.client = connect(scheduler, timeout=connect_timeout)
             except (OSError, TimeoutError) as exc:
                 raise SchedulerUnreachableError(
                     f"no Dask scheduler answered at {scheduler} within {connect_timeout:g} s ({exc})"
@@ -50,7 +53,7 @@ class DaskExecutor:
         if self._own:
             self.client.close()
 
-    def __enter__(self) -> DaskExecutor:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

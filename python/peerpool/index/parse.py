@@ -56,6 +56,7 @@ COLUMNS = (
     "in_prev_index",
     "in_coinbase",
 )
+"""The names of the columns ``parse_block`` and ``parse_chunk`` return (see the module docstring)."""
 
 
 __all__ = ["COLUMNS", "Columns", "parse_block", "parse_chunk"]

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from peerpool.bitcoin.blocks import Chunk
-from peerpool.bitcoin.handlers import Block
+from peerpool.bitcoin.received import Block
 from peerpool.index.executors import OrderedRunner
 from peerpool.index.work import ChunkResult, ChunkTask
 

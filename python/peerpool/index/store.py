@@ -30,7 +30,7 @@ import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import lmdb
 import numpy as np
@@ -356,7 +356,7 @@ class IndexStore:
     def close(self) -> None:
         self.env.close()
 
-    def __enter__(self) -> IndexStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -119,10 +119,12 @@ class DirectoryClient:
 
     @property
     def nick(self) -> str:
+        """Our nick on this connection (from the identity's key)."""
         return self.identity.nick
 
     @property
     def connected(self) -> bool:
+        """True from the end of the handshake until the connection ends."""
         return (
             self.handshake is not None
             and self._reader_task is not None
@@ -278,6 +280,13 @@ class DirectoryClient:
         await self._writer.drain()
 
     async def send_public(self, cmd: str, args: str = "") -> None:
+        """Send a public message (``cmd`` such as ``!orderbook``, with ``args``)
+        through this directory.
+
+        Raises:
+            peerpool.errors.DirectoryConnectionError: the connection is not up
+                (not connected yet, closed, or the handshake has not finished).
+        """
         self.protocol.send_public(cmd, args)
         await self._flush()
 

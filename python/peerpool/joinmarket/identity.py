@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from coincurve import PrivateKey, PublicKey
 
+from peerpool.encoding import compact_size, sha256d
 from peerpool.errors import BadSignatureError
 
 JM_VERSION = 5
@@ -46,20 +47,9 @@ def b58encode(data: bytes) -> str:
     return "1" * zeros + "".join(reversed(digits))
 
 
-def _compact_size(n: int) -> bytes:
-    if n < 0xFD:
-        return bytes([n])
-    if n <= 0xFFFF:
-        return b"\xfd" + n.to_bytes(2, "little")
-    if n <= 0xFFFFFFFF:
-        return b"\xfe" + n.to_bytes(4, "little")
-    return b"\xff" + n.to_bytes(8, "little")
-
-
 def bitcoin_message_hash(message: bytes) -> bytes:
     """sha256d(magic || CompactSize(len) || message), Bitcoin's signed-message hash."""
-    payload = _BITCOIN_MESSAGE_MAGIC + _compact_size(len(message)) + message
-    return hashlib.sha256(hashlib.sha256(payload).digest()).digest()
+    return sha256d(_BITCOIN_MESSAGE_MAGIC + compact_size(len(message)) + message)
 
 
 def is_valid_nick(nick: str) -> bool:

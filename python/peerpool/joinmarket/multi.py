@@ -69,6 +69,24 @@ class Responses:
 
 
 class MultiDirectoryClient(DirectoryClientPool):
+    """The taker's client: all its directories, its makers, and a channel per coinjoin session.
+
+    See the module docstring for what it adds to
+    :class:`~peerpool.joinmarket.DirectoryClientPool`. Use it as an async
+    context manager (connects, keeps the connections up, closes them at the end).
+
+    Args:
+        addresses: the directories, ``host:port``.
+        network: the JoinMarket network name.
+        on_nick_leave: called with a maker's nick once no directory has it any more.
+        direct_timeout: seconds to try a direct connection to a maker's onion.
+        neutrino_compat: advertise joinmarket-ng's ``neutrino_compat`` feature.
+        **options: passed on to :class:`~peerpool.joinmarket.DirectoryClientPool`.
+
+    Raises:
+        peerpool.errors.AddressError: a directory address cannot be parsed.
+    """
+
     def __init__(
         self,
         addresses: Iterable[str | Address],
@@ -138,6 +156,13 @@ class MultiDirectoryClient(DirectoryClientPool):
     # --- orderbook ---------------------------------------------------------------
 
     async def fetch_orderbook(self, *, quiet: float = 2.0, max_wait: float = 10.0) -> list[Offer]:
+        """``!orderbook`` through every directory at once; the offers, deduplicated by
+        (counterparty, oid). Also notes which directories relay each maker (the
+        channels ``send_private`` can use).
+
+        Raises:
+            peerpool.errors.DirectoryConnectionError: no directory is connected.
+        """
         collector = await self.collect_offers(quiet=quiet, max_wait=max_wait)
         for nick, nodes in collector.sources.items():
             self.seen_on.setdefault(nick, set()).update(nodes)
@@ -157,6 +182,9 @@ class MultiDirectoryClient(DirectoryClientPool):
         return None
 
     def maker_location(self, nick: str) -> str | None:
+        """The onion ``host:port`` a connected directory lists for ``nick``, or None
+        if the maker serves none we know of.
+        """
         for client in self.clients.values():
             entry = client.peers.get(nick)
             if entry is not None and entry.reachable:
@@ -218,6 +246,7 @@ class MultiDirectoryClient(DirectoryClientPool):
         return channel
 
     def end_session(self, nick: str) -> None:
+        """Forget the channel bound to ``nick``; the next message may take any channel."""
         self.sessions.pop(nick, None)
 
     async def send_private(
@@ -383,6 +412,9 @@ class MultiDirectoryClient(DirectoryClientPool):
             self._taken.popitem(last=False)
 
     async def close_all(self) -> list[tuple[str, BaseException]]:
+        """Close the direct connections to makers and every directory connection;
+        returns ``(directory, error)`` for each that had ended with an error.
+        """
         direct = list(self.direct.values())
         self.direct.clear()
         await asyncio.gather(*(c.close() for c in direct), return_exceptions=True)

@@ -59,6 +59,13 @@ def split_commands(body: str) -> list[Command]:
 
 @dataclass(frozen=True, slots=True)
 class Offer:
+    """One maker's offer from an orderbook line (``!sw0reloffer``, ``!sw0absoffer``, ...).
+
+    ``cjfee`` is a fraction of the amount for a relative offer and satoshis for
+    an absolute one; ``fidelity_bond`` is the bond proof that came with the
+    offer, if any.
+    """
+
     counterparty: str
     oid: int
     ordertype: str
@@ -75,6 +82,7 @@ class Offer:
 
     @property
     def relative(self) -> bool:
+        """True for a relative-fee offer (``cjfee`` is a fraction of the amount)."""
         return self.ordertype in RELATIVE_OFFERS
 
 

@@ -33,6 +33,34 @@ log = logging.getLogger(__name__)
 
 
 class DirectoryClientPool(ClientPool[DirectoryClient]):
+    """Connections to all of a maker's or taker's directories, under one nick.
+
+    Every client shares the pool's identity, proxy and stream isolation; each
+    new client's messages reach the pool's ``listeners`` (called with
+    ``(client, message)``) and its departures the ``leave_listeners``, so a
+    caller subscribes once and hears every directory, whichever reconnects.
+    ``connect_all_with_retry`` and ``start_reconnect_task`` (from
+    :class:`~peerpool.pool.ClientPool`) bring the connections up.
+
+    Args:
+        addresses: the directories, ``host:port`` (``.onion`` ones need ``proxy``).
+        network: the JoinMarket network name (``"mainnet"``, ``"testnet"``, ``"regtest"``, ...).
+        identity: the nick key (a fresh one by default).
+        proxy: Tor's SOCKS port, for ``.onion`` directories.
+        isolation: the stream isolation (its ``directory`` category is used; one
+            is made when there is a proxy).
+        location: our onion location as announced (``NOT-SERVING-ONION`` by default).
+        nick_auth: whether to prove our nick to directories that ask (JMP-0005).
+        directory_ids: the directory id of each directory (``host:port`` -> id),
+            for nick authentication.
+        client_options: passed on to each :class:`~peerpool.joinmarket.DirectoryClient`.
+        **pool_options: passed on to :class:`~peerpool.pool.ClientPool`
+            (``connect_timeout``, ...).
+
+    Raises:
+        peerpool.errors.AddressError: a directory address cannot be parsed.
+    """
+
     def __init__(
         self,
         addresses: Iterable[str | Address],
@@ -66,11 +94,13 @@ class DirectoryClientPool(ClientPool[DirectoryClient]):
 
     @property
     def nick(self) -> str:
+        """The pool's nick (every directory connection uses it)."""
         return self.identity.nick
 
     # --- ClientPool hooks --------------------------------------------------------
 
     def client_kwargs(self, conn: ConnectionInfo) -> dict[str, Any]:
+        """The pool hook: the arguments of the ``DirectoryClient`` for the connection ``conn``."""
         return {
             "address": conn.address,
             "network": self.network,
@@ -84,6 +114,7 @@ class DirectoryClientPool(ClientPool[DirectoryClient]):
         }
 
     def create_client(self, conn: ConnectionInfo) -> DirectoryClient:
+        """The pool hook: a ``DirectoryClient`` whose messages and departures go to the pool's listeners."""
         client = DirectoryClient(**self.client_kwargs(conn))
         # listeners attach before connect() so nothing said right after the
         # handshake is missed
@@ -92,12 +123,14 @@ class DirectoryClientPool(ClientPool[DirectoryClient]):
         return client
 
     async def on_connected(self, conn: ConnectionInfo, client: DirectoryClient) -> None:
+        """The pool hook: calls each of ``connected_callbacks`` with the client."""
         for callback in list(self.connected_callbacks):
             callback(client)
 
     async def on_disconnected(
         self, conn: ConnectionInfo, client: DirectoryClient, cause: BaseException | None
     ) -> None:
+        """The pool hook: calls each of ``disconnected_callbacks`` with the client."""
         for callback in list(self.disconnected_callbacks):
             callback(client)
 
@@ -112,6 +145,7 @@ class DirectoryClientPool(ClientPool[DirectoryClient]):
     # --- broadcast helpers -------------------------------------------------------
 
     def connected_clients(self) -> list[DirectoryClient]:
+        """The clients whose directory connection is up now."""
         return [c for c in self.clients.values() if c.connected]
 
     async def send_public_all(self, cmd: str, args: str = "") -> int:
@@ -137,6 +171,13 @@ class DirectoryClientPool(ClientPool[DirectoryClient]):
         return list(collector.offers.values())
 
     async def collect_offers(self, *, quiet: float = 2.0, max_wait: float = 10.0) -> OfferCollector:
+        """Send ``!orderbook`` through every directory and gather the answers: the
+        offers (deduplicated by counterparty and oid) and which directories relayed
+        each maker. Returns once no offer came for ``quiet`` seconds, or after ``max_wait``.
+
+        Raises:
+            peerpool.errors.DirectoryConnectionError: no directory is connected.
+        """
         collector = OfferCollector()
         self.listeners.append(collector.on_message)
         try:
@@ -148,6 +189,9 @@ class DirectoryClientPool(ClientPool[DirectoryClient]):
         return collector
 
     async def close_all(self) -> list[tuple[str, BaseException]]:
+        """Close every connection and stop reconnecting; returns ``(directory, error)``
+        for each connection that had ended with an error (unexpected ones are logged).
+        """
         errors = await super().close_all()
         for node, error in errors:
             if not isinstance(error, PeerpoolError):

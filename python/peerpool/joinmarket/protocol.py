@@ -54,6 +54,11 @@ log = logging.getLogger(__name__)
 
 
 class NickAuthMode(enum.Enum):
+    """Whether a client proves its nick to a directory (JMP-0005): ``OFF`` (not
+    advertised), ``PREFER`` (when the directory offers it; carry on if it fails)
+    or ``REQUIRE`` (a directory that does not verify our nick is refused).
+    """
+
     OFF = "off"  # do not advertise nick_auth
     PREFER = "prefer"  # authenticate when the directory offers it, carry on if it fails
     REQUIRE = "require"  # a directory that does not verify our nick is refused
@@ -152,6 +157,7 @@ class DirectoryClientProtocol:
 
     @property
     def nick(self) -> str:
+        """Our nick (from the identity's key)."""
         return self.identity.nick
 
     # --- output ---------------------------------------------------------------
@@ -170,33 +176,59 @@ class DirectoryClientProtocol:
             raise DirectoryConnectionError(f"directory connection is {self.state.value}, not ready")
 
     def send_public(self, cmd: str, args: str = "") -> None:
+        """Queue a public message (``cmd`` such as ``!orderbook``, with ``args``); see ``data_to_send``.
+
+        Raises:
+            peerpool.errors.DirectoryConnectionError: the connection is not ready
+                (handshake not finished, or closed).
+        """
         self._require_ready()
         self._out.append(encode_frame(MessageType.PUBMSG, public_line(self.nick, cmd, args)))
 
     def send_private(self, to_nick: str, cmd: str, data: str) -> None:
+        """Queue a private message to ``to_nick``, signed with our nick key.
+
+        Raises:
+            peerpool.errors.DirectoryConnectionError: the connection is not ready.
+        """
         self._require_ready()
         line = private_line(self.identity, to_nick, cmd, data)
         self._out.append(encode_frame(MessageType.PRIVMSG, line))
 
     def request_peerlist(self) -> None:
+        """Queue a ``getpeerlist``; the answer arrives as peerlist events.
+
+        Raises:
+            peerpool.errors.DirectoryConnectionError: the connection is not ready.
+        """
         self._require_ready()
         self._out.append(encode_frame(MessageType.GETPEERLIST, ""))
 
     def send_ping(self) -> None:
+        """Queue a ping (the directory answers with a pong).
+
+        Raises:
+            peerpool.errors.DirectoryConnectionError: the connection is not ready.
+        """
         self._require_ready()
         self._out.append(encode_frame(MessageType.PING, ""))
 
     def send_disconnect(self) -> None:
+        """Queue a polite disconnect and mark the connection closed (idempotent)."""
         if self.state is not State.CLOSED:
             self._out.append(encode_frame(MessageType.DISCONNECT, ""))
             self.state = State.CLOSED
 
     def data_to_send(self) -> bytes:
+        """The bytes queued for the directory since the last call (empty if none); the caller writes them."""
         out = b"".join(self._out)
         self._out.clear()
         return out
 
     def events_received(self) -> list[Event]:
+        """The events parsed since the last call, in order (messages, peerlists, the
+        handshake's outcome), for the caller to act on.
+        """
         events = self._events
         self._events = []
         return events

@@ -16,11 +16,12 @@ import contextlib
 import logging
 import socket
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from peerpool.joinmarket.identity import NickIdentity
 from peerpool.joinmarket.logsummary import CauseSummary
-from peerpool.joinmarket.server_core import Conn, DirectoryCore, ServerConfig, ServerStats
+from peerpool.joinmarket.server_core import DirectoryCore
+from peerpool.joinmarket.server_state import Conn, ServerConfig, ServerStats
 
 if TYPE_CHECKING:
     from peerpool.joinmarket.http_status import StatusEndpoint
@@ -114,10 +115,12 @@ class DirectoryServer:
 
     @property
     def nick(self) -> str:
+        """The directory's own nick (from its identity)."""
         return self.core.identity.nick
 
     @property
     def stats(self) -> ServerStats:
+        """Live counters: peers by state, messages relayed and dropped, connections closed by cause."""
         return self.core.stats
 
     @property
@@ -131,21 +134,31 @@ class DirectoryServer:
 
     @property
     def port(self) -> int:
+        """The port listened on (the one bound when ``port=0`` was asked, once started)."""
         return self._port
 
     @property
     def listening(self) -> bool:
+        """True while the server accepts connections."""
         return self._server is not None and self._server.is_serving()
 
     @property
     def http_port(self) -> int | None:
+        """The port of the ``/health`` and ``/status`` endpoint (None when it is off)."""
         return self._http.port if self._http is not None else self._http_port
 
     @property
     def address(self) -> str:
+        """``host:port`` as clients dial it."""
         return f"{self.host}:{self._port}"
 
     async def start(self) -> None:
+        """Start listening (and the ``/health`` endpoint when ``http_port`` is set);
+        returns once the socket is bound (see :attr:`port` when it was 0).
+
+        Raises:
+            OSError: the address cannot be bound (the port is in use, say).
+        """
         loop = asyncio.get_running_loop()
         # every read of one loop turn, and every departure, share one flush
         self.core.set_schedule(loop.call_soon, loop.call_later)
@@ -175,6 +188,11 @@ class DirectoryServer:
                 log.exception("directory tick failed")
 
     async def serve_forever(self) -> None:
+        """``start()`` if needed, then serve until cancelled; closes the server on the way out.
+
+        Raises:
+            OSError: the address cannot be bound.
+        """
         if self._server is None:
             await self.start()
         assert self._server is not None
@@ -200,7 +218,7 @@ class DirectoryServer:
                 await asyncio.wait_for(self._server.wait_closed(), 5.0)
             self._server = None
 
-    async def __aenter__(self) -> DirectoryServer:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

@@ -42,7 +42,7 @@ from peerpool.joinmarket.wire import MessageType, encode_frame
 if TYPE_CHECKING:
     from peerpool.joinmarket.server_core import DirectoryCore
 
-log = logging.getLogger("peerpool.joinmarket.server_core")
+log = logging.getLogger(__name__)
 
 RESULT_FRAMES = {
     code: encode_frame(MessageType.NICK_AUTH_RESULT, NickAuthResult(code, code == "ok").to_line())

@@ -276,7 +276,7 @@ class DirectoryCore:
                     self._ready_message(conn, msg_type, line)
             else:
                 self._pre_ready_message(conn, msg_type, line)
-            if conn.state is PeerState.CLOSED:
+            if conn.closed:
                 break
         self._done()
 

@@ -140,6 +140,13 @@ class Conn:
         self.violations = 0
         self.queued = 0  # write buffer size when last looked at (budget bookkeeping)
 
+    @property
+    def closed(self) -> bool:
+        """The core closed this connection (a handler may do so mid-read: a
+        property, so that a type checker does not keep an earlier narrowing
+        of ``state`` across the call)."""
+        return self.state is PeerState.CLOSED
+
     def entry(self, disconnected: bool = False) -> PeerEntry:
         return PeerEntry(self.nick, self.location, disconnected, self.features)
 

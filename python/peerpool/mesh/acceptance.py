@@ -35,7 +35,7 @@ from peerpool.mesh.tokens import (
     split_piggyback,
 )
 
-log = logging.getLogger("peerpool.mesh.pools")
+log = logging.getLogger(__name__)
 
 BAD_MESSAGE = "bad_message"
 UNSIGNED = "unsigned"

@@ -8,6 +8,11 @@ from typing import Any, Literal
 
 @dataclass(frozen=True)
 class PeerInfo:
+    """What a node knows of a connected peer: its id, the remote addresses of its
+    live connections, the direction (``"inbound"``/``"outbound"``) and relaying
+    of its first live connection, and since when (``time.time()``).
+    """
+
     peer_id: str
     addrs: tuple[str, ...]  # remote addresses of its live connections
     direction: Literal["inbound", "outbound"]  # of its first live connection
@@ -27,6 +32,11 @@ class DirectMessage:
 
 @dataclass(frozen=True)
 class TopicMessage:
+    """A pub/sub message on a subscribed topic: ``source`` is the author (verified
+    by gossipsub's signature; only claimed under floodsub), ``via`` the peer that
+    forwarded it to us.
+    """
+
     topic: str
     source: str | None  # the author whose signature was verified
     via: str  # the peer that forwarded it to us
@@ -36,11 +46,15 @@ class TopicMessage:
 
 @dataclass(frozen=True)
 class PeerConnected:
+    """The first connection to a peer came up; ``info`` describes it."""
+
     info: PeerInfo
 
 
 @dataclass(frozen=True)
 class PeerDisconnected:
+    """The last connection to ``peer_id`` closed; ``cause`` says why when known."""
+
     peer_id: str
     cause: str | None
 
@@ -55,6 +69,7 @@ class MessagesDropped:
 
 
 MeshEvent = DirectMessage | TopicMessage | PeerConnected | PeerDisconnected | MessagesDropped
+"""Any event ``MeshNode.next_events`` returns."""
 
 
 def peer_info(t: tuple[Any, ...]) -> PeerInfo:

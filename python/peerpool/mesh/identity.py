@@ -30,10 +30,17 @@ class Identity:
 
     @classmethod
     def generate(cls) -> Identity:
+        """A fresh random Ed25519 identity."""
         return cls(_core.mesh_identity_generate())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Identity:
+        """Read a key file as go-libp2p writes it (libp2p's protobuf private-key encoding).
+
+        Raises:
+            peerpool.errors.MeshIdentityError: the file cannot be read, is too large,
+                or does not hold an Ed25519 key.
+        """
         try:
             with open(path, "rb") as f:
                 data = f.read(_MAX_KEY_FILE + 1)
@@ -69,9 +76,11 @@ class Identity:
 
     @property
     def peer_id(self) -> str:
+        """The peer id (``12D3KooW...``) derived from the public key."""
         return self._peer_id
 
     def to_protobuf_bytes(self) -> bytes:
+        """The private key in libp2p's protobuf encoding (what ``save`` writes): keep it secret."""
         return self._key
 
     def __repr__(self) -> str:

@@ -19,7 +19,7 @@ import contextlib
 import itertools
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from peerpool import _core
 from peerpool.errors import MeshClosedError, MeshDialError, MeshRequestError
@@ -38,6 +38,28 @@ _GRACE = 5.0
 
 
 class MeshNode:
+    """A libp2p node, driven from asyncio (see the module docstring).
+
+    ``async with MeshNode() as node:`` starts it (listening on 127.0.0.1 by
+    default, dialing nothing by itself) and stops it at the end. Events
+    (:data:`MeshEvent`) are read with ``next_events()`` or ``events()``.
+
+    Args:
+        identity: the node's key (a fresh one by default; see ``Identity.load``).
+        listen: multiaddrs to listen on (``/ip4/.../tcp/0`` or ``.../udp/0/quic-v1``).
+        pubsub: ``"gossipsub"``, ``"floodsub"`` or ``"none"``.
+        relay_server: also serve as a circuit relay v2 for other peers.
+        max_connections: total connections allowed (None: no limit).
+        max_connections_per_peer: connections allowed per peer.
+        request_protocols: the request/response protocols this node speaks
+            (``request`` and ``set_request_handler`` take only these).
+        max_message_size: the largest direct-message frame accepted, in bytes.
+        event_queue_size: events held for ``next_events`` before senders wait.
+        idle_timeout: seconds an unused connection is kept.
+        external_addrs: addresses to announce besides the listening ones.
+        max_request_size: the largest request or response accepted, in bytes.
+    """
+
     def __init__(
         self,
         identity: Identity | None = None,
@@ -84,6 +106,12 @@ class MeshNode:
     # --- life cycle ------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start the swarm on its own thread and begin listening.
+
+        Raises:
+            peerpool.errors.MeshClosedError: the node was started before (a node starts once).
+            peerpool.errors.MeshAddressError: a listen address is not a valid multiaddr.
+        """
         if self._handle is not None or self._closed:
             raise MeshClosedError("a MeshNode starts once")
         self._loop = asyncio.get_running_loop()
@@ -115,7 +143,7 @@ class MeshNode:
         if self._ready is not None:
             self._ready.set()
 
-    async def __aenter__(self) -> MeshNode:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -172,10 +200,16 @@ class MeshNode:
 
     @property
     def peer_id(self) -> str:
+        """This node's peer id (``12D3KooW...``)."""
         return self.identity.peer_id
 
     @property
     def listen_addrs(self) -> list[str]:
+        """The addresses the node listens on, each ending in ``/p2p/<peer id>`` (dialable as they are).
+
+        Raises:
+            peerpool.errors.MeshClosedError: the node is not running.
+        """
         return list(self._require().listen_addrs())
 
     async def dial(self, addrs: str | Sequence[str], *, timeout: float = 10.0) -> PeerInfo:
@@ -193,12 +227,23 @@ class MeshNode:
         return peer_info(facts)
 
     async def disconnect(self, peer_id: str) -> None:
+        """Close every connection to ``peer_id`` (nothing happens if there is none).
+
+        Raises:
+            peerpool.errors.MeshClosedError: the node is not running.
+        """
         await self._call("disconnect", peer_id)
 
     def peers(self) -> list[PeerInfo]:
+        """The peers connected now.
+
+        Raises:
+            peerpool.errors.MeshClosedError: the node is not running.
+        """
         return [peer_info(t) for t in self._require().peers()]
 
     def is_connected(self, peer_id: str) -> bool:
+        """True while at least one connection to ``peer_id`` is up (False when the node is not running)."""
         return self._handle is not None and self._handle.peer(peer_id) is not None
 
     async def send(self, peer_id: str, channel: str, payload: bytes) -> None:
@@ -252,9 +297,21 @@ class MeshNode:
             self._pending.pop(cid, None)
 
     async def subscribe(self, topic: str) -> None:
+        """Join ``topic``: its messages arrive as ``TopicMessage`` events.
+
+        Raises:
+            peerpool.errors.MeshError: the node has no pub/sub (``pubsub="none"``).
+            peerpool.errors.MeshClosedError: the node is not running.
+        """
         await self._call("subscribe", topic, True)
 
     async def unsubscribe(self, topic: str) -> None:
+        """Leave ``topic`` (nothing happens if not subscribed).
+
+        Raises:
+            peerpool.errors.MeshError: the node has no pub/sub (``pubsub="none"``).
+            peerpool.errors.MeshClosedError: the node is not running.
+        """
         await self._call("subscribe", topic, False)
 
     async def publish(self, topic: str, data: bytes) -> None:
@@ -365,6 +422,9 @@ class MeshNode:
 
     @property
     def stats(self) -> dict[str, int]:
+        """Counters kept by the swarm (messages in and out, drops by cause,
+        ``publish_no_peers``, ...); empty when the node is not running.
+        """
         if self._handle is None:
             return {}
         return dict(self._handle.stats())

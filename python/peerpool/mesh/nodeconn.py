@@ -40,7 +40,7 @@ from peerpool.mesh.roles import (
     is_master_role,
 )
 
-log = logging.getLogger("peerpool.mesh.pools")
+log = logging.getLogger(__name__)
 
 
 def _names(pool_names: str | Collection[str] | None, default: Iterable[str]) -> list[str]:

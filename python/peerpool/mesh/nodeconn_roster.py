@@ -26,7 +26,7 @@ from peerpool.mesh.roles import is_agent_role, is_master_role
 if TYPE_CHECKING:
     from collections import Counter
 
-log = logging.getLogger("peerpool.mesh.pools")
+log = logging.getLogger(__name__)
 
 
 class RosterMixin:
@@ -84,7 +84,9 @@ class RosterMixin:
         self, full: bool | None = None
     ) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
         await self._ensure_rendezvous_subscription()
-        return await super().update(full)  # type: ignore[misc]
+        changes: tuple[dict[str, set[str]], dict[str, set[str]]]
+        changes = await super().update(full)  # type: ignore[misc]
+        return changes
 
     async def set_world_agents_and_world_masters_lists_from_rendezvous(self) -> None:
         """Apply the newest accepted roster, if its update count is above the last applied."""

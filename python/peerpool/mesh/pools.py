@@ -55,7 +55,7 @@ from peerpool.mesh.pools_io import PoolsIOMixin
 from peerpool.mesh.tokens import TokenVerifier
 from peerpool.pool.named import AddOutcome, NamedPools, RoutingPolicy
 
-log = logging.getLogger("peerpool.mesh.pools")
+log = logging.getLogger(__name__)
 
 INBOX_SIZE = 65_536  # messages waiting for get_messages, per P2P (the node's event queue size)
 DRAIN_BATCH = 4096

@@ -21,7 +21,7 @@ from peerpool.mesh.messages import Msg
 if TYPE_CHECKING:
     from peerpool.pool.named import NamedPools
 
-log = logging.getLogger("peerpool.mesh.pools")
+log = logging.getLogger(__name__)
 
 
 def order_addresses(addresses: list[str]) -> list[str]:

@@ -22,7 +22,7 @@ from peerpool.errors import RoleError
 if TYPE_CHECKING:
     from peerpool.mesh.nodeconn import NodeConn
 
-log = logging.getLogger("peerpool.mesh.pools")
+log = logging.getLogger(__name__)
 
 ROLE_PUBLIC = 0
 ROLE_WORLD = 1

@@ -40,6 +40,10 @@ _BASE32_RE = re.compile(r"[a-z2-7]+")
 
 
 class AddressKind(enum.Enum):
+    """What the host part of an :class:`Address` is: a DNS name, an IPv4 or IPv6
+    literal, or a Tor v3 ``.onion`` name (which only a SOCKS proxy can reach).
+    """
+
     HOSTNAME = "hostname"
     IPV4 = "ipv4"
     IPV6 = "ipv6"
@@ -63,6 +67,7 @@ class Address:
 
     @property
     def is_onion(self) -> bool:
+        """True for a ``.onion`` host (reachable only through a SOCKS proxy such as Tor)."""
         return self.kind is AddressKind.ONION
 
     def __str__(self) -> str:

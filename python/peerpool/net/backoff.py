@@ -85,6 +85,7 @@ class BackoffRun:
         return max(self._deadline_at - self._clock(), 0.0)
 
     def expired(self) -> bool:
+        """True once the run's deadline has passed (never, for a run without one)."""
         remaining = self.remaining()
         return remaining is not None and remaining <= 0
 

@@ -28,9 +28,11 @@ from peerpool.net.socks_errors import translate
 # Onion connections over a fresh Tor need a descriptor fetch plus introduction
 # and rendezvous circuits; 30 s leaves room for that on a loaded machine.
 DEFAULT_DIAL_TIMEOUT = 30.0
+"""Seconds ``dial`` waits for a connection (through the proxy, when there is one)."""
 # The StreamReader buffer limit (readline/readuntil raise beyond it). 64 KiB
 # is asyncio's own default; protocols with longer lines pass their maximum.
 DEFAULT_READ_LIMIT = 1 << 16
+"""The read buffer limit of the streams ``dial`` returns (64 KiB, asyncio's default)."""
 
 _PROXY_TYPES = {
     ProxyKind.SOCKS5: ProxyType.SOCKS5,

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from peerpool.errors import InputError
 
 DIRECTORY = "directory"
+"""The isolation category of connections to JoinMarket directories."""
 PEER = "peer"
+"""The isolation category of direct connections to peers (makers, Bitcoin peers)."""
 
 # RFC 1929: username and password are each 1-255 bytes; python-socks encodes ASCII.
 MAX_CREDENTIAL_LENGTH = 255

@@ -14,6 +14,8 @@ TOR_DEFAULT_SOCKS_PORT = 9050
 
 
 class ProxyKind(enum.Enum):
+    """The proxy protocol: SOCKS5 (Tor's, the default), SOCKS4 or HTTP CONNECT."""
+
     SOCKS5 = "socks5"
     SOCKS4 = "socks4"
     HTTP = "http"
@@ -63,6 +65,7 @@ class ProxyConfig:
 
     @property
     def endpoint(self) -> str:
+        """``host:port`` of the proxy (an IPv6 host in brackets)."""
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def __repr__(self) -> str:  # keep passwords out of logs

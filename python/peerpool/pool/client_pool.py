@@ -42,7 +42,7 @@ from peerpool.net.backoff import Backoff
 from peerpool.pool.contract import ConnectionId, ConnectionInfo, ConnectOutcome, PoolClient
 from peerpool.pool.retry import connect_with_retry, reconnect_forever
 
-log = logging.getLogger("peerpool.pool")
+log = logging.getLogger(__name__)
 
 C = TypeVar("C", bound=PoolClient)
 
@@ -137,6 +137,7 @@ class ClientPool(Generic[C]):
 
     @property
     def closed(self) -> bool:
+        """True once ``close_all`` was called: the pool makes no more connections."""
         return self._closed
 
     def list_disconnected(self) -> list[str]:

@@ -33,17 +33,23 @@ from typing import NewType, Protocol, runtime_checkable
 from peerpool.net.address import Address
 
 ConnectionId = NewType("ConnectionId", int)
+"""The id a pool gives each connection attempt, before the dial (unique within the pool)."""
 
 
 @runtime_checkable
 class PoolClient(Protocol):
     """The three coroutines a pooled client provides (see the module docstring)."""
 
-    async def connect(self) -> None: ...
+    async def connect(self) -> None:
+        """Dial and handshake; return once the connection is usable, raise
+        (a :class:`~peerpool.errors.PeerpoolError` subclass) on failure."""
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """End the connection; idempotent, and never raises for a connection already gone."""
 
-    async def wait_closed(self) -> None: ...
+    async def wait_closed(self) -> None:
+        """Return once the connection has ended, for any reason (raising the
+        cause, if any, is allowed: the pool records it)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,7 @@ class ConnectionInfo:
 
     @property
     def node_id(self) -> str:
+        """The server's canonical ``host:port`` (its key in the pool)."""
         return self.address.node_id
 
     def __str__(self) -> str:

@@ -42,10 +42,17 @@ Record = TypeVar("Record")
 class RoutingPolicy(Protocol):
     """Decides the pool of a live peer of a network (``None``: no pool, drop it)."""
 
-    def route(self, network: str, peer_id: str, info: Any) -> str | None: ...
+    def route(self, network: str, peer_id: str, info: Any) -> str | None:
+        """The pool for ``peer_id`` on ``network`` (``info`` as the owner keeps
+        it), or None to keep it in no pool (the owner disconnects it)."""
 
 
 class AddOutcome(enum.Enum):
+    """What ``NamedPools.add`` did: ``ADDED``; ``ALREADY`` (the peer was in this
+    pool); ``FULL`` (the pool is at capacity, or disabled); ``OTHER_POOL`` (the
+    peer is in another pool: a peer is in at most one).
+    """
+
     ADDED = "added"
     ALREADY = "already"  # already in this pool
     FULL = "full"  # the pool is at capacity (or disabled)
@@ -66,10 +73,14 @@ class Changes:
         table.setdefault(key, set()).add(peer_id)
 
     def note_added(self, pool: str, peer_id: str) -> None:
+        """Record that ``peer_id`` joined ``pool`` (a peer that left and came back
+        within one cycle is reported as both removed and added).
+        """
         # a peer that left and came back within one cycle is reported in both sets
         self._note(self.added, pool, peer_id)
 
     def note_removed(self, pool: str, peer_id: str) -> None:
+        """Record that ``peer_id`` left ``pool``."""
         self._note(self.removed, pool, peer_id)
 
 
@@ -114,19 +125,36 @@ class NamedPools(Generic[Info, Record]):
             raise UnknownPoolError(f"unknown pool {pool!r}")
 
     def members(self, pool: str) -> Mapping[str, Record]:
+        """The peers of ``pool``: peer id -> the record kept for it (read-only view).
+
+        Raises:
+            peerpool.errors.UnknownPoolError: there is no pool of that name.
+        """
         self._check_pool(pool)
         return self._members[pool]
 
     def pool_of(self, peer_id: str) -> str | None:
+        """The pool ``peer_id`` is in, or None."""
         return self._pool_of.get(peer_id)
 
     def size(self, pool: str | None = None) -> int:
+        """The number of peers in ``pool``, or in all pools together when None.
+
+        Raises:
+            peerpool.errors.UnknownPoolError: there is no pool of that name.
+        """
         if pool is None:
             return len(self._pool_of)
         self._check_pool(pool)
         return len(self._members[pool])
 
     def has_room(self, pool: str) -> bool:
+        """True if ``pool`` is below its capacity (always, for an unlimited pool;
+        never, for a disabled one).
+
+        Raises:
+            KeyError: there is no pool of that name.
+        """
         cap = self.capacity[pool]
         return cap is None or len(self._members[pool]) < cap
 
@@ -146,6 +174,9 @@ class NamedPools(Generic[Info, Record]):
             self._tracked[self.pool_network[pool]][peer_id] = _STALE
 
     def routing_key(self, info: Info) -> Any:
+        """What a peer's placement depends on: ``key(info)``, or ``info`` itself without a ``key``.
+        A peer whose key changes is routed again.
+        """
         return info if self._key is None else self._key(info)
 
     # --- changes -------------------------------------------------------------------
@@ -264,5 +295,6 @@ class NamedPools(Generic[Info, Record]):
         self._rejected[network].clear()
 
     def drain_changes(self) -> Changes:
+        """The changes since the last call (added, removed, rejected as full, per pool), and start afresh."""
         changes, self.changes = self.changes, Changes()
         return changes

@@ -22,7 +22,7 @@ from peerpool.pool.contract import ConnectOutcome
 if TYPE_CHECKING:
     from peerpool.pool.client_pool import ClientPool
 
-log = logging.getLogger("peerpool.pool")
+log = logging.getLogger(__name__)
 
 
 async def connect_with_retry(

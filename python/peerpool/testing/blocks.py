@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from peerpool.bitcoin.headers import bits_to_target
-from peerpool.bitcoin.networks import sha256d
+from peerpool.encoding import compact_size, sha256d
 from peerpool.errors import InputError, RegtestError
 from peerpool.testing.regtest import RegtestNode
 from peerpool.testing.transactions import (
@@ -38,7 +38,6 @@ from peerpool.testing.transactions import (
     block_subsidy,
     coinbase_tx,
     coinbase_values,
-    compact_size,
     op_true_input,
     output,
     push_prefix,
@@ -97,18 +96,22 @@ class BuiltBlock:
 
     @property
     def header(self) -> bytes:
+        """The block's 80-byte header."""
         return bytes(self.raw[:HEADER_SIZE])
 
     @property
     def hash(self) -> bytes:
+        """The block hash (internal byte order)."""
         return sha256d(self.header)
 
     @property
     def hash_hex(self) -> str:
+        """The block hash as the node displays it (byte-reversed hex)."""
         return self.hash[::-1].hex()
 
     @property
     def size(self) -> int:
+        """The block's size in bytes."""
         return len(self.raw)
 
 
@@ -217,6 +220,12 @@ class BlockMaker:
         self.halving_interval = node.network.subsidy_halving_interval
 
     def tip(self) -> ChainTip:
+        """The node's best block now: hash (internal byte order), height, time and bits.
+
+        Raises:
+            peerpool.errors.RpcError: the node answered the RPC with an error.
+            peerpool.errors.RegtestError: the node cannot be reached.
+        """
         header = self.node.tip_header()
         return ChainTip(
             hash=bytes.fromhex(header["hash"])[::-1],

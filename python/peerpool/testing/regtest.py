@@ -35,7 +35,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, Self
 
 from peerpool.bitcoin.networks import Network, get_network, sha256d
 from peerpool.errors import BlockRejectedError, RegtestError, RpcError
@@ -180,24 +180,29 @@ class RegtestNode:
 
     @property
     def is_running(self) -> bool:
+        """True while the node process is alive."""
         process = self._resources.process
         return process is not None and process.poll() is None
 
     @property
     def pid(self) -> int | None:
+        """The node's process id (None before ``start``)."""
         process = self._resources.process
         return None if process is None else process.pid
 
     @property
     def p2p_address(self) -> str:
+        """``127.0.0.1:<port>`` of the node's P2P listener."""
         return f"{HOST}:{self.p2p_port}"
 
     @property
     def rpc_address(self) -> str:
+        """``127.0.0.1:<port>`` of the node's JSON-RPC listener."""
         return f"{HOST}:{self.rpc_port}"
 
     @property
     def rpc_user(self) -> str:
+        """The RPC user name (the password, ``rpc_password``, is random per node)."""
         return self._rpc_user
 
     @property
@@ -208,9 +213,13 @@ class RegtestNode:
 
     @property
     def log_path(self) -> Path:
+        """The node's ``bitcoind.log`` (read it when the node misbehaves)."""
         return self.datadir / "regtest" / "bitcoind.log"
 
     def command_line(self) -> list[str]:
+        """The ``bitcoind`` command ``start`` runs: regtest, this datadir, P2P and RPC
+        bound to 127.0.0.1 on this node's ports, no outbound connections.
+        """
         args = [
             str(self.binary),
             "-regtest",
@@ -359,7 +368,7 @@ class RegtestNode:
         finally:
             self._resources.cleanup()
 
-    def __enter__(self) -> RegtestNode:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -453,9 +462,21 @@ class RegtestNode:
         return [str(h) for h in hashes]
 
     def block_count(self) -> int:
+        """The height of the node's best block (``getblockcount``).
+
+        Raises:
+            peerpool.errors.RpcError: the node answered with an error.
+            peerpool.errors.RegtestError: the node cannot be reached.
+        """
         return int(self.rpc("getblockcount"))
 
     def best_block_hash(self) -> str:
+        """The hash of the node's best block, as displayed (``getbestblockhash``).
+
+        Raises:
+            peerpool.errors.RpcError: the node answered with an error.
+            peerpool.errors.RegtestError: the node cannot be reached.
+        """
         return str(self.rpc("getbestblockhash"))
 
     def tip_header(self) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-from peerpool.bitcoin.networks import sha256d
+from peerpool.encoding import compact_size, sha256d
 from peerpool.errors import InputError
 
 OP_FALSE: Final = 0x00
@@ -44,17 +44,8 @@ class Coin:
 
     @property
     def txid_hex(self) -> str:
+        """The coin's txid as the node displays it (byte-reversed hex)."""
         return self.txid[::-1].hex()
-
-
-def compact_size(value: int) -> bytes:
-    if value < 0xFD:
-        return bytes([value])
-    if value <= 0xFFFF:
-        return b"\xfd" + struct.pack("<H", value)
-    if value <= 0xFFFF_FFFF:
-        return b"\xfe" + struct.pack("<I", value)
-    return b"\xff" + struct.pack("<Q", value)
 
 
 def push_prefix(size: int) -> bytes:

@@ -31,6 +31,12 @@ pub fn hashes_array<'py>(py: Python<'py>, rows: Vec<[u8; 32]>) -> Bound<'py, PyA
         .into_pyarray(py)
 }
 
+/// A whole message: the header (24 bytes, or BSV's 44-byte extended header
+/// for payloads of 4 GiB and more) and then `payload`, with its checksum.
+///
+/// Raises `InputError` when `magic` is not 4 bytes and
+/// `MalformedCommandError` when `command` is empty, longer than 12 bytes or
+/// not printable ASCII.
 #[pyfunction]
 fn encode_message<'py>(
     py: Python<'py>,
@@ -46,6 +52,12 @@ fn encode_message<'py>(
     Ok(PyBytes::new(py, &framed))
 }
 
+/// The header alone, for a payload of `length` bytes sent separately (a
+/// large block streamed from disk, say); `checksum` is the payload's first 4
+/// bytes of double SHA-256 (zeros when None, and always in the extended header).
+///
+/// Raises `InputError` when `magic` or `checksum` is not 4 bytes and
+/// `MalformedCommandError` for a bad `command`.
 #[pyfunction]
 #[pyo3(signature = (magic, command, length, checksum=None))]
 fn encode_header<'py>(
@@ -258,12 +270,19 @@ fn events_list<'py>(
     Ok(list)
 }
 
+/// The block hash of one 80-byte header (double SHA-256, internal byte order).
+///
+/// Raises `HeaderError` when `header` is not 80 bytes.
 #[pyfunction]
 fn hash_header<'py>(py: Python<'py>, header: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
     let h = headers::hash_header(header).map_err(to_py_err)?;
     Ok(PyBytes::new(py, &h))
 }
 
+/// The hashes of 80-byte headers back to back, as an (n, 32) uint8 array,
+/// with the GIL released.
+///
+/// Raises `HeaderError` when the length is not a multiple of 80.
 #[pyfunction]
 fn hash_headers<'py>(
     py: Python<'py>,

@@ -138,6 +138,7 @@ impl PyColumns {
             .map(Bound::into_any)
     }
 
+    /// The column names, as `peerpool.index.COLUMNS` lists them.
     fn keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         PyList::new(py, KEYS)
     }
