@@ -38,6 +38,9 @@ PEERS = {
 DM_COUNT, DM_SMOKE = 50_000, 500
 DM_BATCH = 256  # messages per send_many call in the batched row
 GOSSIP_SUBSCRIBERS, GOSSIP_PROCS = 50, 2
+# the smoke run (make test) fans out to 10: the same code paths, a fifth of the
+# start-up (51 py-libp2p hosts took 95 s to come up on a loaded machine)
+GOSSIP_SMOKE_SUBSCRIBERS = 10
 GOSSIP_COUNT, GOSSIP_SMOKE = 100, 5
 PAYLOAD = 1024
 # the baseline's figure, shown beside ours in the table (its row shows only its median)
@@ -148,16 +151,15 @@ def test_dm_1KiB_one_way_batched(benchmark: Any, loop_thread: LoopThread) -> Non
 def _bench_gossip(benchmark: Any, lt: LoopThread, kind: str) -> None:
     m = GOSSIP_SMOKE if benchmark.disabled else GOSSIP_COUNT
     rounds = 1 if benchmark.disabled or kind == "pylibp2p" else 3
-    per_proc = GOSSIP_SUBSCRIBERS // GOSSIP_PROCS
+    subscribers = GOSSIP_SMOKE_SUBSCRIBERS if benchmark.disabled else GOSSIP_SUBSCRIBERS
+    per_proc = subscribers // GOSSIP_PROCS
     # py-libp2p has no flood-publish: a publisher reaches its D mesh/fanout peers only, so
     # D is raised to the subscriber count; its 10 msgs/s per-topic forward limit is off
     # (rust-libp2p floods its own messages to every subscribed peer by default)
     # py-libp2p drops what overflows its 32-RPC outbound queue per peer (8,400 of 10,000
     # lost when published back to back here): its publisher is paced on those queues
     pace = kind == "pylibp2p"
-    pub_args = (
-        ["--degree", str(GOSSIP_SUBSCRIBERS), "--rate-limit", "0"] if kind == "pylibp2p" else []
-    )
+    pub_args = ["--degree", str(subscribers), "--rate-limit", "0"] if kind == "pylibp2p" else []
     sub_args = ["--hosts", str(per_proc)] + (["--rate-limit", "0"] if kind == "pylibp2p" else [])
     procs = lt.run(_start_all((kind, *pub_args), *((kind, *sub_args) for _ in range(GOSSIP_PROCS))))
     publisher, subs = procs[0], procs[1:]
@@ -187,13 +189,13 @@ def _bench_gossip(benchmark: Any, lt: LoopThread, kind: str) -> None:
     figures = []
     for per_sub in results:
         lost = sum(m - g["topic"] for g in per_sub)
-        assert lost == 0, f"{kind}: {lost} of {m * GOSSIP_SUBSCRIBERS} deliveries lost"
+        assert lost == 0, f"{kind}: {lost} of {m * subscribers} deliveries lost"
         elapsed = max(g["t_last_topic"] for g in per_sub) - per_sub[0]["t_start"]
         lat = [x for g in per_sub for x in g["latencies_us"]]
-        figures.append((m * GOSSIP_SUBSCRIBERS / elapsed, _percentile(lat, 0.99)))
+        figures.append((m * subscribers / elapsed, _percentile(lat, 0.99)))
     figures.sort()
     rate, p99 = figures[len(figures) // 2]
-    benchmark.extra_info["items"] = m * GOSSIP_SUBSCRIBERS
+    benchmark.extra_info["items"] = m * subscribers
     text = f"{rate:,.0f} deliveries/s, p99 {p99 / 1000:.1f} ms, none lost"
     _figure(benchmark, "gossip", kind, text + (" when paced" if pace else ""))
 
