@@ -79,8 +79,10 @@ def table(rows: dict[str, dict], kept: dict[str, str] | None = None) -> str:
         r = rows[group]
         ratio = f"{r['ratio']:.1f}x" if r.get("ratio") else "n/a"
         extra = " ".join(x for x in (r.get("throughput"), r.get("figure")) if x)
-        if r.get("baseline_figure"):  # end-to-end baselines have figures of their own
-            extra += f" (baseline: {r['baseline_figure']})"
+        baseline_figure = r.get("baseline_figure")
+        # end-to-end baselines have figures of their own (unless ours already quotes it)
+        if baseline_figure and baseline_figure not in extra:
+            extra += f" (baseline: {baseline_figure})"
         target = TARGETS.get(group.split(":")[0], "")
         lines.append(
             f"| {group} | {_ms(r['ours_s'])} | {_ms(r.get('baseline_s'))} | {ratio} | {extra} | {target} |"
