@@ -167,6 +167,21 @@ def _write_chord(text: str, rows: dict[str, dict]) -> str:
     )
 
 
+def _keep_footer(body: str, old_block: str, rows: dict[str, dict]) -> str:
+    """A partial run: the rows it did not measure keep their dates and notes, so the
+    old footer (from its "Measured by" line on) stays, and one line says which
+    groups this run refreshed."""
+    lines = old_block.strip("\n").splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Measured by")), None)
+    if start is None:
+        return body
+    table_part = body.split("\nMeasured by", 1)[0].rstrip("\n")
+    groups = sorted({g.split(":")[0] for g in rows if not g.startswith("chord.dht.")})
+    day = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(SUMMARY.stat().st_mtime))
+    refreshed = f"Rerun on {day}: the rows of {', '.join(f'`{g}`' for g in groups)}."
+    return "\n".join([table_part, "", *lines[start:], refreshed])
+
+
 def main() -> int:
     if not SUMMARY.exists():
         print("no .benchmarks/summary.json: run `make bench` first", file=sys.stderr)
@@ -184,9 +199,12 @@ def main() -> int:
         cells = [c.strip() for c in line.split("|")]
         if len(cells) > 2 and cells[1] not in ("benchmark", "---"):
             kept[cells[1]] = line
+    body = table(rows, kept)
+    if any(g not in rows for g in kept):
+        body = _keep_footer(body, current.group(1) if current else "", rows)
     new, n = re.subn(
         r"<!-- bench:start -->.*<!-- bench:end -->",
-        "<!-- bench:start -->\n" + table(rows, kept) + "\n<!-- bench:end -->",
+        "<!-- bench:start -->\n" + body + "\n<!-- bench:end -->",
         text,
         flags=re.S,
     )
