@@ -13,9 +13,9 @@ The modules, by layer, from the bytes up:
 * Client and manager (asyncio): ``client`` and its ``keepalive`` for one peer,
   ``manager`` for many, with ``announcements``, ``peer_finder``, ``download``
   and ``sync`` (header sync) on top.
-* Header store: ``header_store`` (``HeadersStore``) over ``header_records``,
-  ``header_index``, ``header_forks``, its file format ``header_format`` and
-  ``header_migrate`` for the old format.
+* Header store: the ``header_store`` subpackage, ``HeadersStore`` over
+  ``header_store.records`` (with its ``hash_index``) and ``forks``; its file
+  format is ``header_store.format``, and ``migrate`` converts the old format.
 * Files: ``peer_store`` (known peers), ``sink`` (downloaded blocks on disk),
   ``blockfile`` (reading ``blkNNNNN.dat``); the ``peerpool scan`` and
   ``peerpool sync`` commands are ``scan``, ``sync_command`` and ``commands``.
