@@ -18,8 +18,9 @@ payload, which lives here because it is the codec layer's outer half: a
 message is framed bytes around a payload codec, and nothing above this package
 (the sans-I/O protocol, the clients) should need a second place to look for
 how bytes on the wire become messages. ``framing`` is the Rust kernel's
-interface and does not import the payload codecs, so either half can be used
-alone.
+interface and does not depend on the payload codecs (nor they on it): a
+caller can frame bytes it encoded itself, or decode payloads it unframed
+elsewhere.
 """
 
 from __future__ import annotations
