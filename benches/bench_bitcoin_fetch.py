@@ -44,7 +44,7 @@ import pytest
 from peerpool.bitcoin import BitcoinClient, BlockKind, release_chunk_buffers
 from peerpool.bitcoin import messages as msgs
 from peerpool.bitcoin.blocks import Chunk
-from peerpool.bitcoin.framing import encode_message
+from peerpool.bitcoin.messages.framing import encode_message
 from peerpool.bitcoin.protocol import ProtocolConfig
 from peerpool.testing import RegtestNode
 from peerpool.testing.blocks import BlockMaker, BuiltBlock

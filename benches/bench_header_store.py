@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from peerpool.bitcoin.header_format import FORMAT_VERSION
 from peerpool.bitcoin.header_store import HeadersStore
+from peerpool.bitcoin.header_store.format import FORMAT_VERSION
 from peerpool.bitcoin.headers import hash_header
 from peerpool.bitcoin.networks import get_network
 from tests.bitcoin.chain import mine_chain, mine_header

@@ -196,7 +196,7 @@ class HeaderStoreFormatError(HeaderStoreError, InputError):
 
 class HeaderStoreMigrationError(HeaderStoreFormatError):
     """The file was written by the old format (bare 80-byte records, no file
-    header): convert it with ``peerpool.bitcoin.header_migrate.migrate_v1``."""
+    header): convert it with ``peerpool.bitcoin.header_store.migrate.migrate_v1``."""
 
 
 class HeaderStoreCorruptError(HeaderStoreError, InputError):

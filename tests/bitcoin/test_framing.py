@@ -21,7 +21,7 @@ from peerpool.bitcoin import (
     encode_header,
     encode_message,
 )
-from peerpool.bitcoin.framing import checksum
+from peerpool.bitcoin.messages.framing import checksum
 from peerpool.errors import (
     BadMagicError,
     BitcoinProtocolError,

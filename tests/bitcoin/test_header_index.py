@@ -9,14 +9,14 @@ import os
 import numpy as np
 import pytest
 
-from peerpool.bitcoin import header_index
-from peerpool.bitcoin.header_index import HashIndex
+from peerpool.bitcoin.header_store import hash_index
+from peerpool.bitcoin.header_store.hash_index import HashIndex
 
 
 @pytest.mark.parametrize("path", ["packed", "argsort"])
 def test_lookups_with_shared_key_bytes(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
     if path == "argsort":
-        monkeypatch.setattr(header_index, "_REC_MASK", 0)  # as if the store were huge
+        monkeypatch.setattr(hash_index, "_REC_MASK", 0)  # as if the store were huge
     rng = np.random.default_rng(5)
     rows = rng.integers(0, 256, size=(5000, 32), dtype=np.uint8)
     rows[1000:1010, :8] = rows[999, :8]  # ten hashes share their first 8 bytes with another

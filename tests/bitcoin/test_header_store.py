@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from peerpool.bitcoin.blockfile import iter_blocks
-from peerpool.bitcoin.header_format import encode_batch
 from peerpool.bitcoin.header_store import HeadersStore
+from peerpool.bitcoin.header_store.format import encode_batch
 from peerpool.bitcoin.headers import hash_header
 from peerpool.bitcoin.networks import get_network
 from peerpool.errors import BadHeaderError, HeaderError, OrphanHeadersError

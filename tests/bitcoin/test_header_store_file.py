@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from peerpool.bitcoin import header_format as fmt
-from peerpool.bitcoin.header_migrate import migrate_v1
 from peerpool.bitcoin.header_store import HeadersStore
+from peerpool.bitcoin.header_store import format as fmt
+from peerpool.bitcoin.header_store.migrate import migrate_v1
 from peerpool.bitcoin.headers import hash_header
 from peerpool.bitcoin.networks import get_network
 from peerpool.errors import (

@@ -9,7 +9,7 @@ import ipaddress
 import pytest
 
 from peerpool.bitcoin import messages as msgs
-from peerpool.bitcoin.messages_addr import ip_to_bytes
+from peerpool.bitcoin.messages.addr import ip_to_bytes
 from peerpool.bitcoin.peer_discovery import (
     Discovery,
     address_group,

@@ -18,7 +18,12 @@ from hypothesis import strategies as st
 from peerpool.bitcoin import messages as msgs
 from peerpool.bitcoin.blocks import Chunk, merkle_root
 from peerpool.bitcoin.budget import PayloadBudget
-from peerpool.bitcoin.framing import MessageDecoder, checksum, encode_header, encode_message
+from peerpool.bitcoin.messages.framing import (
+    MessageDecoder,
+    checksum,
+    encode_header,
+    encode_message,
+)
 from peerpool.bitcoin.networks import Network, get_network, sha256d
 from peerpool.bitcoin.protocol import (
     BSV_DEFAULT_PEER_MAX_PAYLOAD,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from peerpool.bitcoin.blocks import Chunk, hash_hex
-from peerpool.bitcoin.framing import encode_message
+from peerpool.bitcoin.messages.framing import encode_message
 from peerpool.bitcoin.protocol import ProtocolConfig
 from peerpool.bitcoin.received import Block, BlockKind
 from peerpool.bitcoin.sink import INDEX_NAME, FileSink, read_index, verify_stored_block

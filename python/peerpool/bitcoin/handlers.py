@@ -32,7 +32,7 @@ from peerpool.bitcoin.received import BlockKind as BlockKind
 if TYPE_CHECKING:
     from peerpool.bitcoin.client import BitcoinClient
     from peerpool.bitcoin.manager import ClientManager
-    from peerpool.bitcoin.messages_wire import Message
+    from peerpool.bitcoin.messages.wire import Message
 
 log = logging.getLogger(__name__)
 

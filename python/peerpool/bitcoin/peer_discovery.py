@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from peerpool.bitcoin.messages_addr import (
+from peerpool.bitcoin.messages.addr import (
     MAX_ADDR_ENTRIES,
     Addr,
     AddrV2,

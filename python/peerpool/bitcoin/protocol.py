@@ -28,7 +28,7 @@ subclass, after which the protocol stays failed (the byte stream cannot be
 resynchronised) and the connection should be closed.
 
 Events: :class:`HandshakeComplete`, decoded payload codecs (subclasses of
-:class:`~peerpool.bitcoin.messages_wire.Message`), :class:`Chunk`,
+:class:`~peerpool.bitcoin.messages.wire.Message`), :class:`Chunk`,
 :class:`~peerpool.bitcoin.received.Block`.
 """
 
@@ -47,7 +47,9 @@ from peerpool import __version__
 from peerpool.bitcoin import messages as msgs
 from peerpool.bitcoin.blocks import DEFAULT_CHUNK_SIZE, Chunk, tx_offsets
 from peerpool.bitcoin.budget import PayloadBudget
-from peerpool.bitcoin.framing import (
+from peerpool.bitcoin.headers import hash_header
+from peerpool.bitcoin.messages.bsv import MIN_MAX_RECV_PAYLOAD_LENGTH
+from peerpool.bitcoin.messages.framing import (
     LargeBlockEnd,
     LargeMessageEnd,
     LargeMessagePiece,
@@ -56,8 +58,6 @@ from peerpool.bitcoin.framing import (
     MessageDecoder,
     encode_message,
 )
-from peerpool.bitcoin.headers import hash_header
-from peerpool.bitcoin.messages_bsv import MIN_MAX_RECV_PAYLOAD_LENGTH
 from peerpool.bitcoin.networks import Network
 from peerpool.bitcoin.received import Block, BlockKind
 from peerpool.errors import (

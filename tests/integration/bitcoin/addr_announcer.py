@@ -18,7 +18,7 @@ import sys
 import time
 
 from peerpool.bitcoin import messages as msgs
-from peerpool.bitcoin.messages_addr import ip_to_bytes
+from peerpool.bitcoin.messages.addr import ip_to_bytes
 from peerpool.net import parse_address
 from tests.integration.bitcoin.fake_peer import FakeSide, fake_peer
 

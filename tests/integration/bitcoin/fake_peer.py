@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from peerpool.bitcoin import messages as msgs
-from peerpool.bitcoin.framing import MessageDecoder, encode_message
+from peerpool.bitcoin.messages.framing import MessageDecoder, encode_message
 from peerpool.bitcoin.networks import Network, get_network
 
 NETWORK = get_network("bsv-regtest")

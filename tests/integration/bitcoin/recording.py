@@ -7,7 +7,7 @@ from typing import Any
 
 from peerpool.bitcoin import BitcoinClient, Handlers
 from peerpool.bitcoin.blocks import Chunk
-from peerpool.bitcoin.messages_wire import Message
+from peerpool.bitcoin.messages.wire import Message
 from peerpool.bitcoin.received import Block
 
 # Every await in a test is bounded; a slow CI machine gets plenty.

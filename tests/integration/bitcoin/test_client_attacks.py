@@ -14,7 +14,7 @@ import pytest
 
 from peerpool.bitcoin import BitcoinClient, PeerStore
 from peerpool.bitcoin import messages as msgs
-from peerpool.bitcoin.framing import encode_header, encode_message
+from peerpool.bitcoin.messages.framing import encode_header, encode_message
 from peerpool.errors import (
     ChecksumError,
     MalformedMessageError,

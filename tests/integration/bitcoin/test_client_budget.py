@@ -9,7 +9,7 @@ from pathlib import Path
 
 from peerpool.bitcoin import ClientManager, PeerStore
 from peerpool.bitcoin import messages as msgs
-from peerpool.bitcoin.framing import encode_message
+from peerpool.bitcoin.messages.framing import encode_message
 from peerpool.bitcoin.protocol import ProtocolConfig
 from peerpool.errors import PayloadBudgetExceededError
 from tests.integration.bitcoin.fake_peer import NETWORK, FakeSide, fake_peer

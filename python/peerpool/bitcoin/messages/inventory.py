@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar, Final, NamedTuple, TypeVar
 
-from peerpool.bitcoin.messages_wire import (
+from peerpool.bitcoin.messages.wire import (
     HASH_SIZE,
     Message,
     PayloadReader,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar, Final
 
-from peerpool.bitcoin.messages_wire import (
+from peerpool.bitcoin.messages.wire import (
     COMPACT_SIZE_MAX,
     HASH_SIZE,
     Message,

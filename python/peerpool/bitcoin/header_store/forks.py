@@ -1,6 +1,6 @@
 """Fork queries over a store's records: branch tips, ancestors, common ancestors.
 
-Everything walks the runs of :class:`~peerpool.bitcoin.header_records.Records`
+Everything walks the runs of :class:`~peerpool.bitcoin.header_store.records.Records`
 (one per batch that was connected), never header by header: within a run a
 record's ancestor at a height is found by arithmetic, and a walk down a
 branch costs a step per fork below it. The
@@ -10,7 +10,7 @@ every call.
 
 from __future__ import annotations
 
-from peerpool.bitcoin.header_records import Records
+from peerpool.bitcoin.header_store.records import Records
 
 
 def branch_tips(records: Records) -> list[int]:

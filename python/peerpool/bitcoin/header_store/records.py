@@ -8,7 +8,7 @@ run's base work plus the work of the headers before it in the run. So the
 per-record state is only the 80-byte header and the 32-byte hash; the per-run
 state is a few lists as long as the number of batches. Reopening a million
 headers costs a copy of the file's headers and hashes, a numpy sort
-(:class:`~peerpool.bitcoin.header_index.HashIndex`) and a few steps per
+(:class:`~peerpool.bitcoin.header_store.hash_index.HashIndex`) and a few steps per
 batch, not Python objects per header.
 
 Not thread-safe by itself: :class:`~peerpool.bitcoin.header_store.HeadersStore`
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from peerpool.bitcoin.header_index import HashIndex
+from peerpool.bitcoin.header_store.hash_index import HashIndex
 from peerpool.bitcoin.headers import HEADER_LEN, work_of_bits
 
 _PREV = slice(4, 36)

@@ -1,13 +1,13 @@
 """``HeadersStore``: every header seen, every branch, the best chain by work.
 
-On disk (format in :mod:`peerpool.bitcoin.header_format`) a file header names
+On disk (format in :mod:`peerpool.bitcoin.header_store.format`) a file header names
 the format version and the network; then one checksummed batch per
 ``connect()`` that added headers, in the order they were connected (a header
 always after its parent). The index (hash -> record, parent, height,
 cumulative work, best chain by height) is rebuilt on open from the batches
 alone: a batch that passes its checksum was checked (linkage, proof of work)
 before it was written, so it is not checked again, nor hashed (batches carry
-their hashes); records are kept as runs (:mod:`peerpool.bitcoin.header_records`)
+their hashes); records are kept as runs (:mod:`peerpool.bitcoin.header_store.records`)
 and indexed by one numpy sort, so reopening is linear in the records however
 many forks there are, with no Python object per header. A torn tail (the last
 write cut by a crash) is truncated with a warning; any other damage, a
@@ -26,6 +26,12 @@ headers, and chain selection by work is only as good as those bits. Indexers
 that need that guarantee should compare with a trusted node's tip.
 
 All methods are safe to call from several threads.
+
+The subpackage holds the store's parts: ``format`` (the bytes on disk),
+``records`` (the headers in memory as runs) with ``hash_index`` (hash ->
+record), ``forks`` (branch tips and ancestors over the records) and
+``migrate`` (the old format to this one). ``HeadersStore`` itself stays here,
+so ``from peerpool.bitcoin.header_store import HeadersStore`` is unchanged.
 """
 
 from __future__ import annotations
@@ -43,10 +49,10 @@ from typing import Self
 
 import numpy as np
 
-from peerpool.bitcoin import header_forks
-from peerpool.bitcoin import header_format as fmt
 from peerpool.bitcoin.blocks import hash_hex
-from peerpool.bitcoin.header_records import Records, split_hashes
+from peerpool.bitcoin.header_store import forks
+from peerpool.bitcoin.header_store import format as fmt
+from peerpool.bitcoin.header_store.records import Records, split_hashes
 from peerpool.bitcoin.headers import HEADER_LEN, check_headers
 from peerpool.bitcoin.networks import Network, get_network
 from peerpool.errors import (
@@ -154,7 +160,7 @@ class HeadersStore:
         peerpool.errors.HeaderStoreCorruptError: the file is damaged other than
             by a torn last write (it is left as it is).
         peerpool.errors.HeaderStoreMigrationError: the file has the old format
-            (convert it with ``peerpool.bitcoin.header_migrate.migrate_v1``).
+            (convert it with ``peerpool.bitcoin.header_store.migrate.migrate_v1``).
         peerpool.errors.UnknownNetworkError: ``network`` is not a known name.
     """
 
@@ -431,7 +437,7 @@ class HeadersStore:
         with self._lock:
             best = self._best[-1]
             branches = []
-            for rec in header_forks.branch_tips(self._records):
+            for rec in forks.branch_tips(self._records):
                 fork = self._path_from_best(rec)[0]
                 branches.append(Branch(self._tip_of(rec), self._tip_of(fork), rec == best))
         branches.sort(key=lambda b: (not b.is_best, -b.tip.chainwork, b.tip.height))
@@ -441,7 +447,7 @@ class HeadersStore:
         """The ancestor at ``height`` of a stored header, on that header's own
         branch (None above it or below 0). Raises UnknownHeaderError."""
         with self._lock:
-            rec = header_forks.ancestor_at(self._records, self._rec_of(block_hash), height)
+            rec = forks.ancestor_at(self._records, self._rec_of(block_hash), height)
             return None if rec is None else self._tip_of(rec)
 
     def common_ancestor(self, a: bytes, b: bytes) -> Tip:
@@ -449,9 +455,7 @@ class HeadersStore:
         Raises UnknownHeaderError if either is not stored."""
         with self._lock:
             recs = self._records
-            return self._tip_of(
-                header_forks.common_ancestor(recs, self._rec_of(a), self._rec_of(b))
-            )
+            return self._tip_of(forks.common_ancestor(recs, self._rec_of(a), self._rec_of(b)))
 
     def chainwork_at(self, height: int, branch: bytes | None = None) -> int | None:
         """The cumulative work at ``height`` on the branch that ends at (or
@@ -459,7 +463,7 @@ class HeadersStore:
         when the branch has no header at that height. Raises UnknownHeaderError."""
         with self._lock:
             tip = self._best[-1] if branch is None else self._rec_of(branch)
-            rec = header_forks.ancestor_at(self._records, tip, height)
+            rec = forks.ancestor_at(self._records, tip, height)
             return None if rec is None else self._records.work(rec)
 
     # --- lifecycle ------------------------------------------------------------------

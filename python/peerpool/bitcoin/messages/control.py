@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Final, TypeVar
 
-from peerpool.bitcoin.messages_addr import NetworkAddress
-from peerpool.bitcoin.messages_wire import (
+from peerpool.bitcoin.messages.addr import NetworkAddress
+from peerpool.bitcoin.messages.wire import (
     Message,
     PayloadReader,
     check_int,

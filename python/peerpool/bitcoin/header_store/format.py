@@ -223,7 +223,7 @@ def _foreign(head: bytes | memoryview, network: Network, path: Path) -> None:
         raise HeaderStoreMigrationError(
             f"{path}: a header store in the old format (bare 80-byte records, "
             f"starting with the genesis of {' or '.join(names)}): convert it with "
-            f"peerpool.bitcoin.header_migrate.migrate_v1(path, {network.name!r}), "
+            f"peerpool.bitcoin.header_store.migrate.migrate_v1(path, {network.name!r}), "
             "which keeps the old file beside the new one"
         )
     raise HeaderStoreFormatError(

@@ -7,7 +7,7 @@ import struct
 from dataclasses import dataclass
 from typing import ClassVar, Final, NamedTuple
 
-from peerpool.bitcoin.messages_wire import (
+from peerpool.bitcoin.messages.wire import (
     COMPACT_SIZE_MAX,
     Message,
     PayloadReader,

@@ -1,14 +1,26 @@
-"""Payload codecs for the Bitcoin / Bitcoin SV messages peerpool speaks.
+"""The codec layer: payload codecs for the Bitcoin / Bitcoin SV messages peerpool speaks.
 
 Each message is a frozen dataclass with ``encode() -> bytes`` and a
 ``decode(payload)`` classmethod; decoding is strict and bounded and raises
-:class:`peerpool.errors.MalformedMessageError` (see ``messages_wire``). The
-24-byte framing around payloads lives in the framing kernel; ``block`` payloads
-go to the chunk splitter, so they are not decoded here.
+:class:`peerpool.errors.MalformedMessageError` (see ``messages.wire``). The
+``block`` payloads go to the chunk splitter, so they are not decoded here.
 
 ``decode_message(command, payload)`` picks the codec by command; a command we
 do not know comes back as :class:`UnknownMessage` (peers may send new message
 types, and the protocol says to ignore them rather than disconnect).
+
+Modules: ``wire`` (the primitive readers and writers and the ``Message`` base
+every codec builds on), ``control`` (version handshake, ping, feature
+negotiation), ``inventory`` (inv, getdata, headers, getheaders, tx), ``addr``
+(addr and addrv2), ``bsv`` (Bitcoin SV's protoconf, authch, reject), and
+``framing``: the 24-byte (or BSV's extended 44-byte) envelope around every
+payload, which lives here because it is the codec layer's outer half: a
+message is framed bytes around a payload codec, and nothing above this package
+(the sans-I/O protocol, the clients) should need a second place to look for
+how bytes on the wire become messages. ``framing`` is the Rust kernel's
+interface and does not depend on the payload codecs (nor they on it): a
+caller can frame bytes it encoded itself, or decode payloads it unframed
+elsewhere.
 """
 
 from __future__ import annotations
@@ -18,7 +30,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import ClassVar, Final
 
-from peerpool.bitcoin.messages_addr import (
+from peerpool.bitcoin.messages.addr import (
     MAX_ADDR_ENTRIES,
     Addr,
     AddrV2,
@@ -26,8 +38,8 @@ from peerpool.bitcoin.messages_addr import (
     NetworkAddress,
     TimedAddress,
 )
-from peerpool.bitcoin.messages_bsv import AuthCh, Protoconf, Reject, RejectCode
-from peerpool.bitcoin.messages_control import (
+from peerpool.bitcoin.messages.bsv import AuthCh, Protoconf, Reject, RejectCode
+from peerpool.bitcoin.messages.control import (
     NODE_NETWORK,
     PROTOCOL_VERSION,
     FeeFilter,
@@ -42,7 +54,7 @@ from peerpool.bitcoin.messages_control import (
     Version,
     WtxidRelay,
 )
-from peerpool.bitcoin.messages_inventory import (
+from peerpool.bitcoin.messages.inventory import (
     MAX_HEADERS,
     MAX_INV_ENTRIES,
     MAX_LOCATOR_HASHES,
@@ -58,7 +70,7 @@ from peerpool.bitcoin.messages_inventory import (
     Tx,
     max_inv_entries_for_payload,
 )
-from peerpool.bitcoin.messages_wire import Message
+from peerpool.bitcoin.messages.wire import Message
 
 __all__ = [
     "MAX_ADDR_ENTRIES",

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from peerpool.bitcoin.header_format import FILE_MAGIC
 from peerpool.bitcoin.header_store import HeadersStore
+from peerpool.bitcoin.header_store.format import FILE_MAGIC
 from peerpool.bitcoin.headers import HEADER_LEN, hash_headers
 from peerpool.bitcoin.networks import Network, get_network
 from peerpool.errors import HeaderError, HeaderStoreFormatError
