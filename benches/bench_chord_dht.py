@@ -246,18 +246,26 @@ def _remote_get(benchmark: Any, client: Any) -> None:
     times: list[float] = []
     keys = iter(KEYS * 1000)
 
+    wrong: list[str] = []
+
     def one() -> None:
         key = next(keys)
         start = time.perf_counter()
         value = client.get(key)
         times.append(time.perf_counter() - start)
-        assert value == f"value-of-{key}"
+        if value != f"value-of-{key}":
+            # py2p now and then reads a stored key as None (issue 12 saw its joins
+            # fail too): that is its behaviour, counted in its figure; ours must not
+            assert isinstance(client, Py2p), f"{key!r} read as {value!r}"
+            wrong.append(key)
 
     rounds = 100 if isinstance(client, Py2p) else 300
     benchmark.pedantic(one, rounds=rounds, iterations=1, warmup_rounds=3)
     times.sort()
     p99 = times[int(0.99 * (len(times) - 1))]
-    benchmark.extra_info["figure"] = f"p99 {p99 * 1e3:.2f} ms"
+    benchmark.extra_info["figure"] = f"p99 {p99 * 1e3:.2f} ms" + (
+        f", {len(wrong)} of {len(times)} gets read a stored key wrong" if wrong else ""
+    )
     P99[f"{benchmark.group}/{'theirs' if isinstance(client, (Py2p, Kademlia)) else 'ours'}"] = p99
 
 
