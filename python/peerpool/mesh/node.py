@@ -251,16 +251,10 @@ class MeshNode:
         queued for writing; waits while the peer's queue is full. Frames the
         stream loses later are reported as MessagesDropped("send_failed")."""
         handle = self._require()
-        assert self._slots is not None and self._loop is not None
+        assert self._slots is not None
         cid = next(self._ids)
-        if handle.send(cid, peer_id, channel, payload):
-            return
-        fut: asyncio.Future[Any] = self._loop.create_future()
-        self._pending[cid] = fut
-        try:
-            await fut
-        finally:
-            self._pending.pop(cid, None)
+        if not handle.send(cid, peer_id, channel, payload):
+            await self._until_queued(cid)
 
     async def send_many(self, peer_id: str, channel: str, payloads: Iterable[bytes]) -> None:
         """Direct messages on one channel, each payload its own frame, in order:
@@ -271,10 +265,14 @@ class MeshNode:
         ``max_message_size`` fails the whole batch before any is queued; frames
         the stream loses later are reported as MessagesDropped("send_failed")."""
         handle = self._require()
-        assert self._loop is not None
         cid = next(self._ids)
-        if handle.send_many(cid, peer_id, channel, payloads):
-            return
+        if not handle.send_many(cid, peer_id, channel, payloads):
+            await self._until_queued(cid)
+
+    async def _until_queued(self, cid: int) -> None:
+        """Wait for the command ``cid`` that Rust could not queue at once (the
+        peer's queue was full): its completion (or error) comes as a reply."""
+        assert self._loop is not None
         fut: asyncio.Future[Any] = self._loop.create_future()
         self._pending[cid] = fut
         try:
@@ -285,16 +283,9 @@ class MeshNode:
     async def _send_raw(self, peer_id: str, data: bytes) -> None:
         """Test hook: unframed bytes onto the peer's chat stream (a misbehaving peer)."""
         handle = self._require()
-        assert self._loop is not None
         cid = next(self._ids)
-        if handle.send_raw(cid, peer_id, bytes(data)):
-            return
-        fut: asyncio.Future[Any] = self._loop.create_future()
-        self._pending[cid] = fut
-        try:
-            await fut
-        finally:
-            self._pending.pop(cid, None)
+        if not handle.send_raw(cid, peer_id, bytes(data)):
+            await self._until_queued(cid)
 
     async def subscribe(self, topic: str) -> None:
         """Join ``topic``: its messages arrive as ``TopicMessage`` events.
