@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter
 
 import pytest
 
 from peerpool.chord import ops
-from peerpool.chord.ring import get_hashes
+from peerpool.chord.ring import RING_SIZE, get_hashes
 from peerpool.chord.sim import Simulator
+from peerpool.chord.types import node_id
+from peerpool.errors import ChordStateError
 
 
 def _hop_counts(sim: Simulator) -> Counter[int]:
@@ -185,3 +188,54 @@ def test_unjoin_hands_off_and_keeps_querying() -> None:
     assert {k.decode() for k, e in walked.items() if e.value is not None} == {
         f"k{i}" for i in range(50)
     }
+
+
+def _widest_choice(sim: Simulator, peer_id: str, choices: int) -> int:
+    """The oracle: which candidate id falls in the widest arc of the live ring."""
+    ids = sorted(c.me.id for c in sim.alive() if c.me.peer_id != peer_id)
+    arcs = []
+    for choice in range(choices):
+        k = bisect.bisect_left(ids, node_id(peer_id, choice))
+        arcs.append(((ids[k % len(ids)] - ids[k - 1]) % RING_SIZE, -choice))
+    return -max(arcs)[1]
+
+
+@pytest.mark.parametrize("choices", [1, 8])
+def test_a_joining_node_takes_the_candidate_id_in_the_widest_arc(choices: int) -> None:
+    sim = Simulator(seed=77, id_choices=choices)
+    cores = sim.build(40)
+    for i in range(50):
+        sim.set(cores[i % 40], f"k{i}", f"v{i}")
+    newcomer = sim.new_node()
+    expected = _widest_choice(sim, newcomer.me.peer_id, choices)
+    sim.join(newcomer, cores[3])
+    assert newcomer.me.choice == expected
+    assert newcomer.me.id == node_id(newcomer.me.peer_id, expected)
+    assert newcomer.routing.me is newcomer.me
+    if choices == 1:
+        assert newcomer.me.id == node_id(newcomer.me.peer_id)  # py2p's id
+    sim.heal(3)
+    for i in range(50):
+        assert sim.get(newcomer, f"k{i}") == f"v{i}"
+        assert sim.get(cores[i % 40], f"k{i}") == f"v{i}"
+
+
+def test_a_node_that_holds_data_or_is_known_keeps_its_id() -> None:
+    sim = Simulator(seed=3, id_choices=8)
+    a, b = sim.new_node(), sim.new_node()
+    sim.set(b, "mine", "already")  # alone, it stored this under its current id
+    sim.join(b, a)
+    assert b.me.choice == 0
+    with pytest.raises(ChordStateError):
+        b.take_choice(1)
+
+
+def test_id_choices_even_out_how_much_of_the_ring_each_node_owns() -> None:
+    def widest(choices: int) -> float:
+        cores = Simulator(seed=9, id_choices=choices).build(2000)
+        ids = sorted(c.me.id for c in cores)
+        return max((ids[i] - ids[i - 1]) % RING_SIZE for i in range(len(ids))) * 2000 / RING_SIZE
+
+    # py2p's ids: the widest arc of 2,000 random points is about ln(2000) = 7.6x the mean.
+    assert widest(1) > 4.0
+    assert widest(8) < 3.5

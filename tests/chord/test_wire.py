@@ -11,13 +11,18 @@ from hypothesis import strategies as st
 from peerpool.chord import messages as m
 from peerpool.chord import wire
 from peerpool.chord.storage import Entry
-from peerpool.chord.types import MAX_ADDRS, NodeRef
+from peerpool.chord.types import MAX_ADDRS, MAX_ID_CHOICES, NodeRef, node_id
 from peerpool.errors import ChordMessageError, InputError
 
 positions = st.integers(min_value=0, max_value=2**512 - 1)
 texts = st.text(max_size=20).filter(lambda t: len(t.encode()) <= 255)
 peer_ids = texts.filter(bool)
-nodes = st.builds(NodeRef, peer_ids, st.lists(texts, max_size=MAX_ADDRS).map(tuple))
+nodes = st.builds(
+    NodeRef,
+    peer_ids,
+    st.lists(texts, max_size=MAX_ADDRS).map(tuple),
+    choice=st.integers(0, MAX_ID_CHOICES - 1),
+)
 values = st.one_of(st.binary(max_size=64), st.text(max_size=32))
 entries = st.builds(
     Entry,
@@ -99,8 +104,9 @@ def test_garbage_decodes_or_raises_a_message_error_and_nothing_else(data: bytes)
 
 
 def test_unknown_version_and_kind_are_refused() -> None:
-    with pytest.raises(ChordMessageError, match="version"):
-        wire.decode(bytes([2, 1]))
+    for other in (m.VERSION - 1, m.VERSION + 1):  # the last format and a future one
+        with pytest.raises(ChordMessageError, match="version"):
+            wire.decode(bytes([other, 1]))
     with pytest.raises(ChordMessageError, match="kind"):
         wire.decode(bytes([m.VERSION, 200]))
 
@@ -136,3 +142,15 @@ def test_bad_utf8_bad_flags_and_bad_methods_are_refused() -> None:
         wire.decode(bytes([m.VERSION, 65, 7, 0]))
     with pytest.raises(ChordMessageError, match="method"):
         wire.decode(bytes([m.VERSION, 2, 9]) + bytes(65))
+
+
+def test_a_node_reference_keeps_its_id_choice_and_a_choice_past_the_bound_is_refused() -> None:
+    ref = NodeRef("peer-a", ("/ip4/127.0.0.1/tcp/1",), choice=5)
+    back = wire.decode(wire.encode(m.Notify(ref)))
+    assert isinstance(back, m.Notify)
+    assert back.node == ref
+    assert back.node.id == node_id("peer-a", 5) != node_id("peer-a")
+    raw = bytearray(wire.encode(m.Notify(ref)))
+    raw[raw.index(b"peer-a") + len(b"peer-a")] = MAX_ID_CHOICES  # the choice byte
+    with pytest.raises(ChordMessageError, match="choice"):
+        wire.decode(bytes(raw))

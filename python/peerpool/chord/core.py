@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from peerpool.chord import messages as m
 from peerpool.chord import wire
@@ -21,8 +21,8 @@ from peerpool.chord.relay import RelayCache
 from peerpool.chord.ring import RING_SIZE
 from peerpool.chord.routing import DEFAULT_SUCCESSORS, Routing
 from peerpool.chord.storage import Entry, Store
-from peerpool.chord.types import NodeRef, strictly_between
-from peerpool.errors import ChordMessageError
+from peerpool.chord.types import MAX_ID_CHOICES, NodeRef, strictly_between
+from peerpool.errors import ChordMessageError, ChordStateError
 
 #: Copies of each position: its owner and the next ones after it (Chord's "r successors").
 DEFAULT_REPLICAS = 3
@@ -50,10 +50,16 @@ class ChordCore:
         successors: int = DEFAULT_SUCCESSORS,
         max_value_bytes: int = m.MAX_VALUE_BYTES,
         tombstone_ttl: float = DEFAULT_TOMBSTONE_TTL,
+        id_choices: int = 1,
     ) -> None:
+        """``id_choices``: at ``join`` the node looks up that many of its candidate
+        ids and takes the one that splits the widest arc (1: always py2p's id)."""
         if replicas < 1 or successors < replicas:
             raise ValueError("need 1 <= replicas <= successors")
+        if not 1 <= id_choices <= MAX_ID_CHOICES:
+            raise ValueError(f"need 1 <= id_choices <= {MAX_ID_CHOICES}")
         self.me = me
+        self.id_choices = id_choices
         self.routing = Routing(me, successors)
         self.store = Store()
         self.replicas = replicas
@@ -75,6 +81,21 @@ class ChordCore:
     def _saw(self, entry: Entry) -> None:
         if entry.version > self.clock:
             self.clock = entry.version
+
+    @property
+    def id_movable(self) -> bool:
+        """True while nobody knows this node and it holds nothing: its id can change."""
+        r = self.routing
+        return r.alone and r.predecessor is None and not len(self.store)
+
+    def take_choice(self, choice: int) -> None:
+        """Move to candidate id ``choice`` (before joining: no reference to the
+        old id is left anywhere)."""
+        if not self.id_movable:
+            raise ChordStateError("the ring id can only change before the node joins")
+        self.me = replace(self.me, choice=choice, id=-1)
+        self.routing.me = self.me
+        self.routing.fingers.clear()
 
     # --- ownership ---------------------------------------------------------------
 

@@ -55,16 +55,24 @@ class Driver:
         max_background: int = 256,
         idle_hop_timeout: float = 30.0,
         read_events: bool = True,
+        id_choices: int = 1,
     ) -> None:
         """``read_events``: drain the transport's event queue (MeshNode's is
         bounded and stalls the swarm when full); turn it off when something
-        else, such as the connection pools, reads the node's events."""
+        else, such as the connection pools, reads the node's events.
+
+        ``id_choices``: at ``join``, look up this many candidate ring ids and
+        take the one in the widest arc, so that keys spread evenly (8 keeps
+        every node within about 3x the mean share on a 10,000-node ring; see
+        the README). 1, the default, keeps py2p's id, SHA-384 of the peer id;
+        a node that took candidate ``i > 0`` has SHA-384 of ``"<peer id>#<i>"``."""
         self.transport = transport
         self._options: dict[str, Any] = dict(
             replicas=replicas,
             successors=successors,
             max_value_bytes=max_value_bytes,
             tombstone_ttl=tombstone_ttl,
+            id_choices=id_choices,
         )
         self.request_timeout = request_timeout
         self.stabilise_interval = stabilise_interval

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from peerpool.chord.storage import Entry, Item
 from peerpool.chord.types import NodeRef
 
-VERSION = 1
+#: 2: a node reference carries the id choice it took (``NodeRef.choice``).
+VERSION = 2
 POSITION_BYTES = 64
 #: Entries in one PUT/ENTRIES page and nodes in one reply: the peer's
 #: memory for a message is bounded by these times the per-item limits.

@@ -26,7 +26,7 @@ from peerpool.chord import messages as m
 from peerpool.chord.core import Call, ChordCore, pages
 from peerpool.chord.ring import RING_BITS, RING_SIZE
 from peerpool.chord.storage import Entry, Value
-from peerpool.chord.types import NodeRef, between
+from peerpool.chord.types import NodeRef, between, node_id
 from peerpool.errors import ChordJoinError, ChordLookupError
 
 #: A lookup that has not arrived after this many hops is looping on a broken ring.
@@ -293,13 +293,15 @@ def join(core: ChordCore, bootstrap: NodeRef) -> Op[None]:
     I now hold from it, then tell it I am its predecessor."""
     if bootstrap.peer_id == core.me.peer_id:
         raise ChordJoinError("cannot join through this node itself")
-    me = core.me
     try:
-        resp, _, _ = yield from route(core, me.id, m.Find(me.id), first=[bootstrap])
+        resp, _, _ = yield from route(core, core.me.id, m.Find(core.me.id), first=[bootstrap])
     except ChordLookupError as exc:
         raise ChordJoinError(f"bootstrap {bootstrap.peer_id} did not answer: {exc}") from exc
-    if not isinstance(resp, m.State) or resp.node.peer_id == me.peer_id:
+    if not isinstance(resp, m.State) or resp.node.peer_id == core.me.peer_id:
         raise ChordJoinError(f"bootstrap answered {type(resp).__name__}, not a ring member's state")
+    if core.id_choices > 1 and core.id_movable:
+        resp = yield from _choose_id(core, bootstrap, resp)
+    me = core.me
     succ = resp.node
     core.storing = True
     core.routing.set_successors([succ, *resp.successors])
@@ -325,6 +327,39 @@ def join(core: ChordCore, bootstrap: NodeRef) -> Op[None]:
         # Its stabilisation would find me within a round; asking it now closes
         # the ring at once so lookups from it stop skipping over me.
         yield from _call(pred, m.Notify(me))
+
+
+def _choose_id(core: ChordCore, bootstrap: NodeRef, first: m.State) -> Op[m.State]:
+    """Take, of the node's ``id_choices`` candidate ids, the one that falls in
+    the widest arc (the owner's distance from its predecessor), and return that
+    owner's state. With one id per node, arcs (and so keys per node) follow the
+    spacing of random points: the widest of n is ln n times the mean. Splitting
+    the widest of d sampled arcs at each join keeps them within a small factor
+    (measured by ``scripts/chord_sim.py``) with one position per node, so
+    routing state stays O(log n), unlike virtual nodes. Ties keep the lower
+    choice; a candidate whose lookup fails is passed over."""
+    best, best_arc, best_state = 0, _arc(first), first
+    for choice in range(1, core.id_choices):
+        point = node_id(core.me.peer_id, choice)
+        try:
+            resp, _, _ = yield from route(core, point, m.Find(point), first=[bootstrap])
+        except ChordLookupError:
+            core.counters["id_choice_failed"] += 1
+            continue
+        if isinstance(resp, m.State) and resp.node.peer_id != core.me.peer_id:
+            arc = _arc(resp)
+            if arc > best_arc:
+                best, best_arc, best_state = choice, arc, resp
+    if best:
+        core.take_choice(best)
+    return best_state
+
+
+def _arc(state: m.State) -> int:
+    """The width of the arc ``state.node`` owns (the whole ring if it knows no predecessor)."""
+    if state.predecessor is None:
+        return RING_SIZE
+    return (state.node.id - state.predecessor.id) % RING_SIZE or RING_SIZE
 
 
 def stabilise(core: ChordCore) -> Op[None]:

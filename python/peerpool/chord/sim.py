@@ -21,7 +21,7 @@ from peerpool.chord import ops, repair, wire
 from peerpool.chord.core import Call, ChordCore
 from peerpool.chord.ring import RING_BITS, RING_SIZE, get_hashes
 from peerpool.chord.storage import Entry, Value
-from peerpool.chord.types import NodeRef, between, check_key, check_value
+from peerpool.chord.types import NodeRef, between, check_key, check_value, node_id
 from peerpool.chord.vote import Vote
 from peerpool.errors import ChordLookupError, NoMajorityError
 
@@ -47,8 +47,10 @@ class Simulator:
         codec: bool = False,
         seed: int = 0,
         tombstone_ttl: float = 600.0,
+        id_choices: int = 1,
     ) -> None:
         self.replicas = replicas
+        self.id_choices = id_choices
         self.tombstone_ttl = tombstone_ttl
         self.successors = successors
         self.codec = codec
@@ -69,6 +71,7 @@ class Simulator:
             replicas=self.replicas,
             successors=self.successors,
             tombstone_ttl=self.tombstone_ttl,
+            id_choices=self.id_choices,
         )
         self.nodes[peer_id] = SimNode(core)
         return core
@@ -81,8 +84,26 @@ class Simulator:
         as after enough stabilisation), for measuring routing and load at sizes
         where joining one by one would take too long."""
         cores = [self.new_node() for _ in range(n)]
+        if self.id_choices > 1:
+            self._choose_ids(cores)
         self.converge()
         return cores
+
+    def _choose_ids(self, cores: list[ChordCore]) -> None:
+        """Each node's id choice as ``ops.join`` makes it, the nodes joining in
+        turn: the candidate in the widest arc of the ring built so far."""
+        ids = sorted(c.me.id for c in self.alive() if c not in cores)
+        for core in cores:
+            best, best_arc = 0, -1
+            for choice in range(self.id_choices if ids else 1):
+                point = node_id(core.me.peer_id, choice)
+                k = bisect.bisect_left(ids, point)
+                arc = (ids[k % len(ids)] - ids[k - 1]) % RING_SIZE if ids else RING_SIZE
+                if arc > best_arc:
+                    best, best_arc = choice, arc or RING_SIZE
+            if best:
+                core.take_choice(best)
+            bisect.insort(ids, core.me.id)
 
     def converge(self) -> None:
         """Set every live node's successors, predecessor and fingers to the truth."""

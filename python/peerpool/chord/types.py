@@ -16,24 +16,35 @@ MAJORITY = len(METHODS) // 2 + 1
 #: Keys are hashed whole on every call and stored five times: keep them short.
 MAX_KEY_BYTES = 4096
 MAX_ADDRS = 8
+#: Ring ids a node may choose among when it joins (``id_choices``); the bound
+#: keeps ids verifiable and limits how far a node can steer its own position.
+MAX_ID_CHOICES = 64
 
 
-def node_id(peer_id: str) -> int:
-    """A node's ring id: SHA-384 of its identity (the mesh peer id, as UTF-8)."""
-    return int.from_bytes(hashlib.sha384(peer_id.encode("utf-8")).digest(), "big")
+def node_id(peer_id: str, choice: int = 0) -> int:
+    """A node's ring id: SHA-384 of its identity (the mesh peer id, as UTF-8),
+    py2p's id; choice ``i > 0`` is SHA-384 of ``"<peer id>#<i>"``, one of the
+    other ids a node that balances its load may take (see ``id_choices``)."""
+    if not 0 <= choice < MAX_ID_CHOICES:
+        raise ValueError(f"id choice {choice} is outside 0..{MAX_ID_CHOICES - 1}")
+    name = peer_id if choice == 0 else f"{peer_id}#{choice}"
+    return int.from_bytes(hashlib.sha384(name.encode("utf-8")).digest(), "big")
 
 
 @dataclass(frozen=True, slots=True)
 class NodeRef:
-    """A ring member: its mesh peer id, the addresses to dial it at, its ring id."""
+    """A ring member: its mesh peer id, the addresses to dial it at, which of
+    its candidate ids it took (0: py2p's), and its ring id (derived from those,
+    so a peer cannot claim an arbitrary position)."""
 
     peer_id: str
     addrs: tuple[str, ...] = ()
     id: int = field(default=-1, compare=False, hash=False)
+    choice: int = 0
 
     def __post_init__(self) -> None:
         if self.id < 0:
-            object.__setattr__(self, "id", node_id(self.peer_id))
+            object.__setattr__(self, "id", node_id(self.peer_id, self.choice))
 
 
 def between(x: int, a: int, b: int) -> bool:

@@ -50,7 +50,7 @@ from peerpool.chord.messages import (
     Want,
 )
 from peerpool.chord.storage import Entry, Value
-from peerpool.chord.types import MAX_ADDRS, MAX_KEY_BYTES, METHODS, NodeRef
+from peerpool.chord.types import MAX_ADDRS, MAX_ID_CHOICES, MAX_KEY_BYTES, METHODS, NodeRef
 from peerpool.errors import ChordMessageError
 
 # Value and key tags: the type comes back as it went in (str stays str).
@@ -171,6 +171,7 @@ def _blob(out: bytearray, tag: int, data: bytes) -> None:
 
 def _node(out: bytearray, node: NodeRef) -> None:
     _short(out, node.peer_id)
+    out.append(node.choice)
     addrs = node.addrs[:MAX_ADDRS]
     out.append(len(addrs))
     for addr in addrs:
@@ -374,10 +375,15 @@ class _Reader:
         peer_id = self.short()
         if not peer_id:
             raise ChordMessageError("empty peer id", self.pos)
+        choice = self.u8()
+        if choice >= MAX_ID_CHOICES:
+            raise ChordMessageError(
+                f"id choice {choice} is over {MAX_ID_CHOICES - 1}", self.pos - 1
+            )
         n = self.u8()
         if n > MAX_ADDRS:
             raise ChordMessageError(f"{n} addresses for one node, over {MAX_ADDRS}", self.pos - 1)
-        return NodeRef(peer_id, tuple(self.short() for _ in range(n)))
+        return NodeRef(peer_id, tuple(self.short() for _ in range(n)), choice=choice)
 
     def skip(self) -> tuple[str, ...]:
         n = self.u8()

@@ -212,3 +212,32 @@ async def test_malformed_and_oversized_requests_on_the_wire() -> None:
         await a.stop()
         await b_mesh.stop()
         await a_mesh.stop()
+
+
+async def test_nodes_that_choose_among_candidate_ids_form_a_ring_others_see_alike() -> None:
+    # id_choices=8: each joining node looks up eight candidate ids and takes
+    # the one in the widest arc; the choice travels in every NodeRef, so the
+    # others compute the same id for it.
+    pairs = [await _node(id_choices=8)]
+    try:
+        for _ in range(11):
+            mesh, node = await _node(id_choices=8)
+            await node.join(pairs[0][0].listen_addrs[0])
+            pairs.append((mesh, node))
+        nodes = [n for _, n in pairs]
+        await _settle(nodes)
+        by_peer = {n.core.me.peer_id: n for n in nodes}
+        for node in nodes:
+            assert node.id == node_id(node.core.me.peer_id, node.core.me.choice)
+            seen = node.next
+            assert seen.id == by_peer[seen.peer_id].id
+        # With one candidate the chance that none of 11 joins moved is (1/8)**11-ish.
+        assert any(n.core.me.choice for n in nodes)
+        await asyncio.gather(*(n.set(f"c-{i}", f"v-{i}") for i, n in enumerate(nodes)))
+        for reader in nodes:
+            got = await asyncio.gather(*(reader.get(f"c-{i}") for i in range(len(nodes))))
+            assert got == [f"v-{i}" for i in range(len(nodes))]
+    finally:
+        for mesh, node in pairs:
+            await node.stop()
+            await mesh.stop()
