@@ -28,9 +28,7 @@ Sender = Callable[[Call], Awaitable[m.Message | None]]
 @dataclass
 class _Queue:
     node: NodeRef
-    waiting: list[tuple[list[Entry], asyncio.Future[m.Message | None]]] = field(
-        default_factory=list
-    )
+    waiting: list[tuple[m.Put, asyncio.Future[m.Message | None]]] = field(default_factory=list)
     queued: int = 0
     flushing: bool = False
     room: asyncio.Event = field(default_factory=asyncio.Event)
@@ -55,7 +53,7 @@ class PutBatcher:
             queue.room.clear()
             await queue.room.wait()
         future: asyncio.Future[m.Message | None] = asyncio.get_running_loop().create_future()
-        queue.waiting.append((list(msg.entries), future))
+        queue.waiting.append((msg, future))
         queue.queued += len(msg.entries)
         if not queue.flushing:
             queue.flushing = True
@@ -73,25 +71,30 @@ class PutBatcher:
     async def _flush(self, key: tuple[str, bool], queue: _Queue, replica: bool) -> None:
         try:
             while queue.waiting:
-                batch: list[tuple[list[Entry], asyncio.Future[m.Message | None]]] = []
-                entries: list[Entry] = []
-                while queue.waiting and len(entries) + len(queue.waiting[0][0]) <= m.MAX_ENTRIES:
-                    part, future = queue.waiting.pop(0)
-                    batch.append((part, future))
-                    entries.extend(part)
+                batch: list[tuple[m.Put, asyncio.Future[m.Message | None]]] = []
+                count = 0
+                while queue.waiting and count + len(queue.waiting[0][0].entries) <= m.MAX_ENTRIES:
+                    part = queue.waiting.pop(0)
+                    batch.append(part)
+                    count += len(part[0].entries)
                 if not batch:  # one caller's Put alone is larger than a page: send it as is
                     batch.append(queue.waiting.pop(0))
-                    entries = batch[0][0]
-                queue.queued -= len(entries)
+                    count = len(batch[0][0].entries)
+                queue.queued -= count
                 queue.room.set()
+                entries = [e for put, _ in batch for e in put.entries]
                 # A page may still be too many bytes for one message: pages() cuts it.
+                chosen = list(pages(entries))
+                # A Put that leaves alone and whole goes as the same object: the
+                # replicas of one write, queued for each successor, then share
+                # one encoding (the driver keeps the last few).
+                whole = batch[0][0] if len(batch) == 1 and len(chosen) == 1 else None
                 answers = []
-                for page in pages(entries):
+                for page in chosen:
                     self.flushes += 1
-                    answers.append(
-                        (len(page), await self._send(Call(queue.node, m.Put(tuple(page), replica))))
-                    )
-                _split(batch, answers)
+                    msg = whole if whole is not None else m.Put(tuple(page), replica)
+                    answers.append((len(page), await self._send(Call(queue.node, msg))))
+                _split([(len(put.entries), future) for put, future in batch], answers)
         finally:
             queue.flushing = False
             if not queue.waiting:
@@ -99,7 +102,7 @@ class PutBatcher:
 
 
 def _split(
-    batch: list[tuple[list[Entry], asyncio.Future[m.Message | None]]],
+    batch: list[tuple[int, asyncio.Future[m.Message | None]]],
     answers: list[tuple[int, m.Message | None]],
 ) -> None:
     """Give each caller the answer for its own entries of the merged Put."""
@@ -114,12 +117,12 @@ def _split(
             refused.update(base + i for i in resp.indices if 0 <= i < size)
         base += size
     offset = 0
-    for part, future in batch:
-        mine = tuple(i - offset for i in range(offset, offset + len(part)) if i in refused)
-        offset += len(part)
+    for size, future in batch:
+        mine = tuple(i - offset for i in range(offset, offset + size) if i in refused)
+        offset += size
         if future.done():
             continue
-        if failed and len(mine) == len(part):
+        if failed and len(mine) == size:
             future.set_result(None)
         elif mine:
             future.set_result(m.Want(mine))

@@ -189,11 +189,11 @@ class ChordCore:
                 continue
             entry = self.store.get((method, position))
             if entry is not None:
-                weight = 96 + _size(entry.key) + (0 if entry.value is None else _size(entry.value))
-                if size and size + weight > PAGE_BYTES:  # the first always fits
+                w = weight(entry)
+                if size and size + w > PAGE_BYTES:  # the first always fits
                     out.append(m.NOT_MINE)
                     continue
-                size += weight
+                size += w
             out.append(entry)
         return m.Answers(tuple(out))
 
@@ -220,11 +220,9 @@ class ChordCore:
             self._saw(entry)
             if self.store.put(entry) and not msg.replica:
                 kept.append(entry)
-        calls = [
-            Call(node, m.Put(tuple(page), replica=True))
-            for node in self.replica_targets()
-            for page in pages(kept)
-        ]
+        # One message per page for every replica: the driver encodes it once.
+        puts = [m.Put(tuple(page), replica=True) for page in pages(kept)]
+        calls = [Call(node, put) for node in self.replica_targets() for put in puts]
         if refused and len(msg.entries) == 1 and self.storing:
             # A single routed entry: point the sender onwards, as for a Get.
             return self._next(msg.entries[0].point, msg.skip), calls
@@ -295,19 +293,34 @@ class ChordCore:
 
 
 def pages(entries: Iterable[Entry], max_bytes: int = PAGE_BYTES) -> Iterator[list[Entry]]:
-    """Entries cut into lists that each fit one message (count and bytes)."""
+    """Entries cut into lists that each fit one message (count and bytes).
+
+    Every write passes here a few times on its way (owner, replicas, the
+    batcher), so the common case, a list that fits one page, is one pass of
+    additions, without a list built per page."""
+    chosen = entries if isinstance(entries, list) else list(entries)
+    if not chosen:
+        return
+    if len(chosen) <= m.MAX_ENTRIES and sum(map(weight, chosen)) <= max_bytes:
+        yield chosen
+        return
     page: list[Entry] = []
     size = 0
-    for entry in entries:
-        weight = 96 + _size(entry.key) + (0 if entry.value is None else _size(entry.value))
-        if page and (size + weight > max_bytes or len(page) >= m.MAX_ENTRIES):
+    for entry in chosen:
+        w = weight(entry)
+        if page and (size + w > max_bytes or len(page) >= m.MAX_ENTRIES):
             yield page
             page, size = [], 0
         page.append(entry)
-        size += weight
+        size += w
     if page:
         yield page
 
 
-def _size(data: bytes | str) -> int:
-    return len(data) * (4 if isinstance(data, str) else 1)
+def weight(entry: Entry) -> int:
+    """An upper bound of an entry's bytes on the wire (a str's UTF-8 is at most 4 bytes a character)."""
+    key, value = entry.key, entry.value
+    size = 96 + (len(key) << 2 if isinstance(key, str) else len(key))
+    if value is None:
+        return size
+    return size + (len(value) << 2 if isinstance(value, str) else len(value))

@@ -36,6 +36,8 @@ T = TypeVar("T")
 #: Values up to 1 MiB: a key's five copies then fit the mesh node's 4 MiB
 #: request limit in at most a few pages.
 DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
+#: Replica Puts whose encoding is kept for the other successors (a few pages' worth).
+ENCODED_KEPT = 8
 
 
 class Driver:
@@ -83,6 +85,7 @@ class Driver:
         self.idle_hop_timeout = idle_hop_timeout
         self.read_events = read_events
         self._last_used: dict[str, float] = {}
+        self._encoded: dict[int, tuple[m.Message, bytes]] = {}
         self._core: ChordCore | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._maintenance: asyncio.Task[None] | None = None
@@ -200,7 +203,7 @@ class Driver:
     async def _send(self, call: Call) -> m.Message | None:
         node = call.node
         self._last_used[node.peer_id] = time.monotonic()
-        payload = wire.encode(call.msg)
+        payload = self._encode(call.msg)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.request_timeout
         for attempt in range(2):
@@ -223,6 +226,22 @@ class Driver:
                 self.core.counters["request_retried"] += 1
                 await asyncio.sleep(0.01)
         return None
+
+    def _encode(self, msg: m.Message) -> bytes:
+        """A request's bytes. A replica Put goes to each of the next successors
+        as one message object: the last few are kept and encoded once (the
+        encoding is the largest part of what an owner spends on a write)."""
+        if not isinstance(msg, m.Put) or not msg.replica:
+            return wire.encode(msg)
+        memo = self._encoded
+        known = memo.get(id(msg))
+        if known is not None and known[0] is msg:
+            return known[1]
+        data = wire.encode(msg)
+        memo[id(msg)] = (msg, data)  # the message is held, so its id is not reused
+        if len(memo) > ENCODED_KEPT:
+            del memo[next(iter(memo))]
+        return data
 
     async def _on_request(self, peer_id: str, data: bytes) -> bytes:
         # A connection either side uses is in use: pruning looks at both.
