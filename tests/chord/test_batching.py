@@ -1,5 +1,5 @@
-"""WriteCoalescer (concurrent sets written together) as a state machine, over a
-recording fake of the write it runs."""
+"""WriteCoalescer (concurrent sets written together) and PutBatcher as state
+machines, over recording fakes of what they run."""
 
 from __future__ import annotations
 
@@ -7,9 +7,14 @@ import asyncio
 
 import pytest
 
-from peerpool.chord.batching import WriteCoalescer
+from peerpool.chord import messages as m
+from peerpool.chord.batching import PutBatcher, WriteCoalescer
+from peerpool.chord.core import Call
+from peerpool.chord.driver import Driver
 from peerpool.chord.storage import Entry
+from peerpool.chord.types import NodeRef
 from peerpool.errors import ChordLookupError
+from tests.chord.fake_transport import FakeNetwork
 
 
 def _entries(key: str) -> list[Entry]:
@@ -60,3 +65,26 @@ async def test_cancel_ends_the_runs_and_the_waiting_callers() -> None:
     await asyncio.wait(writes.cancel(), timeout=1)
     with pytest.raises(asyncio.CancelledError):
         await asyncio.gather(*callers)
+
+
+async def test_a_replica_put_to_each_successor_is_one_message_encoded_once() -> None:
+    driver = Driver(FakeNetwork().transport("owner"))  # type: ignore[arg-type]
+    sent: list[Call] = []
+    encoded: list[bytes] = []
+
+    async def send(call: Call) -> m.Message:
+        sent.append(call)
+        encoded.append(driver._encode(call.msg))
+        return m.Ok()
+
+    batcher = PutBatcher(send)
+    put = m.Put(tuple(_entries("k")), replica=True)
+    answers = await asyncio.gather(*(batcher.put(NodeRef(f"succ-{i}"), put) for i in range(2)))
+    assert all(isinstance(a, m.Ok) for a in answers)
+    # Each successor got the owner's own message object, and its bytes were made once.
+    assert [c.msg for c in sent] == [put, put] and all(c.msg is put for c in sent)
+    assert encoded[0] is encoded[1]
+    # A Put merged from two callers is a new message, encoded on its own.
+    other = m.Put(tuple(_entries("j")), replica=True)
+    await asyncio.gather(batcher.put(NodeRef("succ-0"), put), batcher.put(NodeRef("succ-0"), other))
+    assert any(len(c.msg.entries) == 10 for c in sent[2:])  # type: ignore[attr-defined]
