@@ -96,6 +96,7 @@ class ChordCore:
         self.me = replace(self.me, choice=choice, id=-1)
         self.routing.me = self.me
         self.routing.fingers.clear()
+        self.routing._dirty = True  # distances in its sorted view are measured from me
 
     # --- ownership ---------------------------------------------------------------
 
