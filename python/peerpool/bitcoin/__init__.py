@@ -7,12 +7,13 @@ The modules, by layer, from the bytes up:
 * Codecs: the ``messages`` subpackage, payload codecs (``messages.wire``,
   ``.control``, ``.inventory``, ``.addr``, ``.bsv``) and the envelope around
   them (``messages.framing``).
-* Sans-I/O protocol: ``protocol`` (one connection's state machine), with
-  ``handlers``, ``received``, ``pending``, ``stall``, ``budget`` and
+* Sans-I/O protocol: ``protocol`` (one connection's state machine), its
+  settings ``protocol_config`` and its ``large_messages``, with ``handlers``,
+  ``received``, ``pending``, ``stall``, ``budget``, ``peer_verdict`` and
   ``peer_discovery``; ``networks`` names the networks it speaks to.
-* Client and manager (asyncio): ``client`` and its ``keepalive`` for one peer,
-  ``manager`` for many, with ``announcements``, ``peer_finder``, ``download``
-  and ``sync`` (header sync) on top.
+* Client and manager (asyncio): ``client`` with its ``reader`` and
+  ``keepalive`` for one peer, ``manager`` for many, with ``announcements``,
+  ``peer_finder``, ``download`` and ``sync`` (header sync) on top.
 * Header store: the ``header_store`` subpackage, ``HeadersStore`` over
   ``header_store.records`` (with its ``hash_index``) and ``forks``; its file
   format is ``header_store.format``, and ``migrate`` converts the old format.

@@ -2,10 +2,11 @@
 
 It dials (TCP, or SOCKS5/Tor through :func:`peerpool.net.dial`), runs the
 handshake of :class:`~peerpool.bitcoin.protocol.BitcoinProtocol`, then one
-task reads, feeds the core and dispatches each event to the handlers in
-arrival order, waiting for each handler before reading on (backpressure
-reaches the peer through TCP, and memory stays bounded by one read plus one
-chunk). Timers live here only:
+task (:mod:`peerpool.bitcoin.reader`) reads, feeds the core and dispatches
+each event to the handlers in arrival order, waiting for each handler before
+reading on (backpressure reaches the peer through TCP, and memory stays
+bounded by one read plus one chunk). Timers live in the client and its
+tasks only:
 
 * a minimum rate for a message in flight (:mod:`peerpool.bitcoin.stall`):
   while a message is partly received its bytes must come at
@@ -38,22 +39,20 @@ import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from peerpool.bitcoin import messages as msgs
-from peerpool.bitcoin.blocks import Chunk, hash_hex
+from peerpool.bitcoin.blocks import hash_hex
 from peerpool.bitcoin.budget import PayloadBudget
 from peerpool.bitcoin.handlers import Block, Handlers, Mode
 from peerpool.bitcoin.keepalive import keep_alive
 from peerpool.bitcoin.networks import Network, get_network, sha256d
 from peerpool.bitcoin.peer_store import PeerStore
+from peerpool.bitcoin.peer_verdict import record_end
 from peerpool.bitcoin.pending import ChunkCallback, PendingRequests
-from peerpool.bitcoin.protocol import BitcoinProtocol, HandshakeComplete, ProtocolConfig
+from peerpool.bitcoin.protocol import BitcoinProtocol
+from peerpool.bitcoin.protocol_config import ProtocolConfig
+from peerpool.bitcoin.reader import read_until_closed
 from peerpool.bitcoin.stall import DEFAULT_MIN_RECEIVE_RATE, DEFAULT_STALL_WINDOW, StallMeter
 from peerpool.errors import (
-    BadMagicError,
-    BitcoinProtocolError,
-    ChecksumError,
     DialError,
-    MalformedCommandError,
-    MalformedMessageError,
     ModeError,
     PeerDisconnectedError,
     PeerpoolError,
@@ -79,9 +78,6 @@ DEFAULT_REQUEST_TIMEOUT = 60.0
 #: about a hundred trips through Python, small enough to bound memory.
 DEFAULT_READ_SIZE = 1 << 20
 DEFAULT_INV_QUEUE_SIZE = 10_000
-
-#: Errors that mean the peer broke the protocol on purpose or is broken: banned.
-_BANNABLE = (BadMagicError, ChecksumError, MalformedCommandError, MalformedMessageError)
 
 
 class BitcoinClient:
@@ -250,7 +246,7 @@ class BitcoinClient:
             self._finish(exc)
             raise
         self.protocol.initiate()
-        self._tasks.append(asyncio.create_task(self._run(reader)))
+        self._tasks.append(asyncio.create_task(read_until_closed(self, reader)))
         await self._flush()
         try:
             await asyncio.wait_for(asyncio.shield(self._handshake), self.handshake_timeout)
@@ -429,103 +425,6 @@ class BitcoinClient:
         error.__cause__ = cause
         return error
 
-    # --- the reader ------------------------------------------------------------------
-
-    async def _run(self, reader: asyncio.StreamReader) -> None:
-        loop = asyncio.get_running_loop()
-        error: BaseException | None = None
-        try:
-            while (data := await self._read(reader, loop)) != b"":
-                if data is None:  # a window of waiting passed at a rate that is fine
-                    continue
-                self._last_activity = loop.time()
-                self.protocol.receive_data(data)
-                await self._dispatch_all()
-                if not self.protocol.in_message:
-                    self._stall.reset()
-            self.protocol.receive_eof()
-            await self._dispatch_all()
-            error = PeerDisconnectedError(f"{self}: the peer closed the connection")
-        except asyncio.CancelledError:
-            raise
-        except BitcoinProtocolError as exc:
-            error = exc
-            if isinstance(exc, _BANNABLE):
-                self._ban_reason = f"{type(exc).__name__}: {exc}"
-            log.warning("%s: protocol violation: %s", self, exc)
-            try:
-                await self._dispatch_all()  # what arrived intact before the violation
-            except asyncio.CancelledError:
-                raise
-            except Exception as late:  # the connection ends for the violation all the same
-                log.warning("%s: while handling what came before it: %s", self, late)
-        except PeerpoolError as exc:
-            error = exc
-        except OSError as exc:
-            error = PeerDisconnectedError(f"{self}: {exc}")
-        except Exception as exc:  # a handler's bug: the connection cannot go on
-            log.exception("%s: handler raised", self)
-            error = exc
-        await self._abort(error)
-
-    async def _read(
-        self, reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop
-    ) -> bytes | None:
-        """The next bytes (b"" at the end of the stream); mid-message, a wait
-        is bounded by the minimum rate (None: the window passed, no bytes)."""
-        if not (self._stall.enabled and self.protocol.in_message):
-            return await reader.read(self.read_size)
-        started = loop.time()
-        try:
-            data = await asyncio.wait_for(reader.read(self.read_size), self._stall.time_left())
-        except asyncio.TimeoutError:
-            data = None
-        rate = self._stall.waited(loop.time() - started, len(data or b""))
-        if rate is not None:
-            raise PeerTimeoutError(
-                f"{self}: a message in flight arrives at {rate:.1f} B/s, below the "
-                f"minimum of {self._stall.min_rate:g} B/s (after "
-                f"{self.protocol.bytes_received} bytes)"
-            )
-        return data
-
-    async def _dispatch_all(self) -> None:
-        for event in self.protocol.events_received():
-            self._busy = True
-            try:
-                await self._dispatch(event)
-            finally:
-                self._busy = False
-                # time our handler held the bytes up is not the peer's silence
-                self._last_activity = asyncio.get_running_loop().time()
-        await self._flush()  # pongs and other replies the core queued
-
-    async def _dispatch(self, event: object) -> None:
-        high = self.mode is Mode.HIGH_LEVEL
-        if isinstance(event, Chunk):
-            await self.handlers.on_block_chunk(event, self)
-            if high:
-                await self.requests.on_chunk(event)
-        elif isinstance(event, Block):
-            await self.handlers.on_block(event, self)
-            if high:
-                self.requests.on_block(event)
-        elif isinstance(event, HandshakeComplete):
-            # recorded here, before anything after the handshake is handled, so
-            # that a failure of this same connection is recorded after it
-            if self.peer_store is not None:
-                self.peer_store.record_connected(self.peer)
-            if self._handshake is not None and not self._handshake.done():
-                self._handshake.set_result(event.version)
-        elif isinstance(event, msgs.Message):
-            await self.handlers.dispatch(event, self)
-            if isinstance(event, msgs.Pong) and event.nonce == self._pong_nonce:
-                self._pong.set()
-            if high:
-                self.requests.on_message(event)
-            if self.manager is not None:  # addresses, for discovery
-                self.manager.note_message(event, self)
-
     # --- keepalive ---------------------------------------------------------------------
 
     async def _keepalive(self) -> None:
@@ -534,23 +433,19 @@ class BitcoinClient:
     # --- closing -----------------------------------------------------------------------
 
     def _record_end(self, error: BaseException | None) -> None:
-        """Tell the peer store how the connection ended (once per connection):
-        banned for proof of misbehaviour; a failure for a violation, a
-        timeout, or an end before the handshake completed; otherwise a success.
-        A store that cannot be written is logged: the connection is over anyway."""
-        store = self.peer_store
-        if store is None or isinstance(error, PeerStoreError):
+        """Tell the peer store how the connection ended, once per connection
+        (the verdicts: :mod:`peerpool.bitcoin.peer_verdict`). A store that
+        cannot be written is logged: the connection is over anyway."""
+        if self.peer_store is None:
             return
         try:
-            if self._ban_reason is not None:
-                store.ban(self.peer, self._ban_reason)
-            elif error is not None and (
-                not self._handshake_succeeded()
-                or isinstance(error, (BitcoinProtocolError, PeerTimeoutError))
-            ):
-                store.record_failure(self.peer)
-            elif self._handshake_succeeded():
-                store.record_success(self.peer)
+            record_end(
+                self.peer_store,
+                self.peer,
+                error,
+                ban_reason=self._ban_reason,
+                handshake_succeeded=self._handshake_succeeded(),
+            )
         except PeerStoreError as exc:
             log.error("%s: the end of the connection was not recorded: %s", self, exc)
 

@@ -50,7 +50,7 @@ from peerpool.bitcoin.networks import Network, get_network, sha256d
 from peerpool.bitcoin.peer_discovery import DEFAULT_PEERS_PER_GROUP, Discovery
 from peerpool.bitcoin.peer_finder import PeerFinder
 from peerpool.bitcoin.peer_store import PeerStore
-from peerpool.bitcoin.protocol import ProtocolConfig
+from peerpool.bitcoin.protocol_config import ProtocolConfig
 from peerpool.errors import (
     AddressError,
     BannedPeerError,

@@ -30,6 +30,11 @@ resynchronised) and the connection should be closed.
 Events: :class:`HandshakeComplete`, decoded payload codecs (subclasses of
 :class:`~peerpool.bitcoin.messages.wire.Message`), :class:`Chunk`,
 :class:`~peerpool.bitcoin.received.Block`.
+
+The settings are :class:`~peerpool.bitcoin.protocol_config.ProtocolConfig`
+(named here too), and the bytes of a message the decoder streams are kept by
+:class:`~peerpool.bitcoin.large_messages.LargeMessageGatherer`; this module
+keeps the handshake, the replies and the order of events.
 """
 
 from __future__ import annotations
@@ -41,13 +46,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
-import numpy as np
-
-from peerpool import __version__
 from peerpool.bitcoin import messages as msgs
-from peerpool.bitcoin.blocks import DEFAULT_CHUNK_SIZE, Chunk, tx_offsets
+from peerpool.bitcoin.blocks import Chunk
 from peerpool.bitcoin.budget import PayloadBudget
-from peerpool.bitcoin.headers import hash_header
+from peerpool.bitcoin.large_messages import (
+    LargeMessageGatherer,
+    check_block_size,
+    check_message_size,
+    small_block,
+)
 from peerpool.bitcoin.messages.bsv import MIN_MAX_RECV_PAYLOAD_LENGTH
 from peerpool.bitcoin.messages.framing import (
     LargeBlockEnd,
@@ -59,7 +66,13 @@ from peerpool.bitcoin.messages.framing import (
     encode_message,
 )
 from peerpool.bitcoin.networks import Network
-from peerpool.bitcoin.received import Block, BlockKind
+from peerpool.bitcoin.protocol_config import (
+    DEFAULT_LARGE_MESSAGE_LIMIT,
+    DEFAULT_MAX_BLOCK_SIZE,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    ProtocolConfig,
+)
+from peerpool.bitcoin.received import Block
 from peerpool.errors import (
     BitcoinProtocolError,
     BlockFormatError,
@@ -67,20 +80,24 @@ from peerpool.errors import (
     InputError,
     MalformedMessageError,
     MessageTooLargeForPeerError,
-    PayloadBudgetExceededError,
-    PayloadTooLargeError,
     PeerDisconnectedError,
 )
 
-#: Blocks of this size or more are streamed as chunks (the issue's default, and
-#: the BSV node's own large-message piece size).
-DEFAULT_LARGE_MESSAGE_LIMIT: Final = 32 << 20
-#: Largest non-block message read whole (a huge BSV transaction fits); also
-#: what we advertise in protoconf. BSV's consensus limit for a transaction after
-#: Genesis is 1 GB; 256 MiB keeps a misbehaving peer's cost per connection bounded.
-DEFAULT_MAX_MESSAGE_SIZE: Final = 256 << 20
-#: Largest block accepted: the regtest node's -excessiveblocksize (10 GB).
-DEFAULT_MAX_BLOCK_SIZE: Final = 10_000_000_000
+# ProtocolConfig and its defaults live in protocol_config; they are named here
+# too, where callers have always imported them from.
+__all__ = [
+    "BSV_DEFAULT_PEER_MAX_PAYLOAD",
+    "BTC_PEER_MAX_PAYLOAD",
+    "DEFAULT_LARGE_MESSAGE_LIMIT",
+    "DEFAULT_MAX_BLOCK_SIZE",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "MIN_PEER_VERSION",
+    "BitcoinProtocol",
+    "HandshakeComplete",
+    "ProtocolConfig",
+    "ProtocolEvent",
+    "State",
+]
 
 #: What a BSV peer accepts before it sends protoconf (the protoconf
 #: specification's default maxRecvPayloadLength, 1,048,576 bytes).
@@ -104,31 +121,6 @@ class State(enum.Enum):
 
 
 @dataclass(frozen=True)
-class ProtocolConfig:
-    """What we announce and what we accept. Sizes are payload bytes."""
-
-    user_agent: str = f"/peerpool:{__version__}/"
-    services: int = 0  # we serve nothing
-    start_height: int = 0
-    relay: bool = True  # BIP37: ask the peer to announce transactions
-    large_message_limit: int = DEFAULT_LARGE_MESSAGE_LIMIT
-    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
-    max_block_size: int = DEFAULT_MAX_BLOCK_SIZE
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-    send_headers: bool = False  # BIP130: ask for new blocks as headers instead of inv
-    wtxid_relay: bool = False  # BIP339 (BTC only): announce transactions by wtxid
-
-    def __post_init__(self) -> None:
-        if self.large_message_limit < 1:
-            raise InputError("large_message_limit must be positive")
-        if self.max_message_size < MIN_MAX_RECV_PAYLOAD_LENGTH:
-            # a smaller value cannot be advertised in protoconf
-            raise InputError(f"max_message_size must be >= {MIN_MAX_RECV_PAYLOAD_LENGTH}")
-        if self.max_block_size < 81 or self.chunk_size < 1:
-            raise InputError("max_block_size and chunk_size must be positive")
-
-
-@dataclass(frozen=True)
 class HandshakeComplete:
     """Both versions and both veracks were exchanged; ``version`` is the peer's."""
 
@@ -136,23 +128,6 @@ class HandshakeComplete:
 
 
 ProtocolEvent = HandshakeComplete | msgs.Message | Chunk | Block
-
-
-class _LargeBlock:
-    """A block the decoder is cutting into chunks: their offsets so far."""
-
-    def __init__(self) -> None:
-        self.offsets: list[np.ndarray] = []
-
-
-class _LargeOther:
-    """A message the decoder streamed that is delivered whole: a non-block
-    message above the decoder's threshold, or a block under large_message_limit."""
-
-    def __init__(self, command: str, length: int) -> None:
-        self.command = command
-        self.buffer = bytearray()
-        self.length = length
 
 
 class BitcoinProtocol:
@@ -202,9 +177,7 @@ class BitcoinProtocol:
             self._max_inv_entries = max(
                 msgs.MAX_INV_ENTRIES, msgs.max_inv_entries_for_payload(self.advertised_max_payload)
             )
-        self._large: _LargeBlock | _LargeOther | None = None
-        self._budget = budget
-        self._reserved = 0  # of the budget, for the message being gathered
+        self._large = LargeMessageGatherer(self.config, budget)
         self._events: list[ProtocolEvent] = []
         self._out: list[bytes] = []
         self.bytes_received = 0
@@ -317,8 +290,7 @@ class BitcoinProtocol:
         except BitcoinProtocolError as exc:
             self.state = State.FAILED
             self.failure = exc
-            self._large = None
-            self.release_budget()
+            self._large.drop()
             raise
 
     def _handle_decoded(self, events: Iterable[object]) -> None:
@@ -357,10 +329,10 @@ class BitcoinProtocol:
 
     def _message(self, command: str, payload: bytes) -> None:
         if command == "block":
-            self._check_block_size(len(payload))
+            check_block_size(self.config, len(payload))
             self._small_block(payload)
             return
-        self._check_message_size(command, len(payload))
+        check_message_size(self.config, command, len(payload))
         self._on_message(self._decode(command, payload))
 
     def _decode(self, command: str, payload: bytes) -> msgs.Message:
@@ -421,108 +393,40 @@ class BitcoinProtocol:
 
     # --- blocks and large messages ------------------------------------------------
 
-    def _check_block_size(self, length: int) -> None:
-        if length > self.config.max_block_size:
-            raise PayloadTooLargeError(
-                f"'block' payload of {length} bytes exceeds the maximum of "
-                f"{self.config.max_block_size}"
-            )
-
-    def _check_message_size(self, command: str, length: int) -> None:
-        if length > self.config.max_message_size:
-            raise PayloadTooLargeError(
-                f"'{command}' payload of {length} bytes exceeds the maximum of "
-                f"{self.config.max_message_size} for messages other than blocks"
-            )
-
     def _small_block(self, payload: bytes) -> None:
         if self.peer_version is None:
             raise HandshakeError("'block' before the peer's version")
-        try:
-            offsets = tx_offsets(payload, self.network.supports_segwit)
-        except BlockFormatError as exc:
-            raise MalformedMessageError(f"block: {exc}", offset=exc.offset) from exc
-        header = payload[:80]
-        self._events.append(
-            Block(
-                kind=BlockKind.SMALL,
-                hash=hash_header(header),
-                header=header,
-                size=len(payload),
-                tx_count=len(offsets),
-                tx_offsets=offsets,
-                raw=payload,
-            )
-        )
+        self._events.append(small_block(payload, self.network.supports_segwit))
 
     def _large_start(self, command: str, length: int) -> None:
         if self.peer_version is None:
             raise HandshakeError(f"'{command}' before the peer's version")
-        if command == "block" and length >= self.config.large_message_limit:
-            self._check_block_size(length)
-            self._large = _LargeBlock()  # the decoder cuts it into chunks
-            return
-        if command == "block":
-            self._check_block_size(length)
-        else:
-            self._check_message_size(command, length)
-            self._reserve(command, length)
-        self._large = _LargeOther(command, length)
-
-    def _reserve(self, command: str, length: int) -> None:
-        budget = self._budget
-        if budget is None:
-            return
-        if not budget.try_reserve(length):
-            raise PayloadBudgetExceededError(
-                f"'{command}' payload of {length} bytes: the budget of {budget.limit} bytes "
-                f"for non-block messages across connections has {budget.free} left"
-            )
-        self._reserved = length
+        self._large.start(command, length)
 
     def release_budget(self) -> None:
         """Give back what the message being gathered reserved (it ended, or
         the connection did). Idempotent."""
-        if self._budget is not None and self._reserved:
-            self._budget.release(self._reserved)
-        self._reserved = 0
+        self._large.release_budget()
 
     def _chunk(self, chunk: Chunk) -> None:
-        if not isinstance(self._large, _LargeBlock):  # the decoder's contract
-            raise MalformedMessageError("a block chunk outside a large block")
-        self._large.offsets.append(chunk.tx_offsets)
+        self._large.chunk(chunk)
         self._events.append(chunk)
 
     def _large_piece(self, data: bytes) -> None:
-        if isinstance(self._large, _LargeOther):
-            self._large.buffer += data
+        self._large.piece(data)
 
     def _large_block_end(self, end: LargeBlockEnd) -> None:
-        large, self._large = self._large, None
-        offsets = large.offsets if isinstance(large, _LargeBlock) else []
-        all_offsets = np.concatenate(offsets) if offsets else np.empty(0, dtype=np.uint64)
-        self._events.append(
-            Block(
-                kind=BlockKind.LARGE,
-                hash=end.hash,
-                header=end.header,
-                size=end.size,
-                tx_count=end.tx_count,
-                tx_offsets=all_offsets,
-                num_chunks=end.num_chunks,
-            )
-        )
+        self._events.append(self._large.block_end(end))
 
     def _large_end(self) -> None:
-        large, self._large = self._large, None
-        if isinstance(large, _LargeOther):
-            payload = bytes(large.buffer)
-            large.buffer = bytearray()
-            self.release_budget()  # the decoded message is the caller's now
-            if large.command == "block":
-                self._small_block(payload)
-            else:
-                self._on_message(self._decode(large.command, payload))
+        gathered = self._large.end()
+        if gathered is None:
+            return
+        command, payload = gathered
+        if command == "block":
+            self._small_block(payload)
+        else:
+            self._on_message(self._decode(command, payload))
 
 
 def _command_of(message: msgs.Message) -> str:

@@ -24,7 +24,7 @@ from peerpool.bitcoin.header_store import ConnectResult, HeadersStore
 from peerpool.bitcoin.manager import ClientManager
 from peerpool.bitcoin.networks import NETWORKS, get_network
 from peerpool.bitcoin.peer_store import PeerStore
-from peerpool.bitcoin.protocol import ProtocolConfig
+from peerpool.bitcoin.protocol_config import ProtocolConfig
 from peerpool.bitcoin.received import Block
 from peerpool.bitcoin.sink import FileSink
 from peerpool.bitcoin.sync import sync_headers

@@ -4,12 +4,13 @@
 
 use super::behaviour::{Behaviour, BehaviourEvent, CHAT_PROTOCOL};
 use super::chat::{self, ChatPeer};
+use super::connections::{is_circuit, Conn, Connections};
 use super::error::MeshErr;
-use super::events::{inc, now, Control, Event, PeerFacts, Reply};
+use super::events::{inc, now, Control, Event, Reply};
 use super::inbound::InboundStream;
-use super::node::Shared;
 use super::pubsub;
 use super::rpc;
+use super::shared::Shared;
 use libp2p::core::transport::ListenerId;
 use libp2p::core::ConnectedPoint;
 use libp2p::multiaddr::Protocol;
@@ -79,14 +80,6 @@ struct PendingReserve {
     deadline: Instant,
 }
 
-struct Conn {
-    id: ConnectionId,
-    addr: Multiaddr,
-    outbound: bool,
-    relayed: bool,
-    since: f64,
-}
-
 pub struct Driver {
     pub swarm: Swarm<Behaviour>,
     pub shared: Arc<Shared>,
@@ -94,10 +87,7 @@ pub struct Driver {
     pub announce_listen_addrs: bool,
     dials: HashMap<ConnectionId, PendingDial>,
     reserves: HashMap<ListenerId, PendingReserve>,
-    conns: HashMap<PeerId, Vec<Conn>>,
-    /// Listen addresses connected peers reported through identify (no
-    /// circuits): where a relay is reached when an address names only its id.
-    identified: HashMap<PeerId, Vec<Multiaddr>>,
+    conns: Connections,
     writers: HashMap<PeerId, ChatPeer>,
     stopping: bool,
 }
@@ -115,8 +105,7 @@ impl Driver {
             announce_listen_addrs: false,
             dials: HashMap::new(),
             reserves: HashMap::new(),
-            conns: HashMap::new(),
-            identified: HashMap::new(),
+            conns: Connections::default(),
             writers: HashMap::new(),
             stopping: false,
         }
@@ -281,6 +270,7 @@ impl Driver {
                 relay_peer,
                 timeout,
             } => match self
+                .conns
                 .with_relay_address(relay.with(Protocol::P2pCircuit))
                 .and_then(|circuit| self.swarm.listen_on(circuit).map_err(|e| e.to_string()))
             {
@@ -317,12 +307,12 @@ impl Driver {
                 _ => None,
             };
             if let Some(peer) = expected {
-                if let Some(facts) = self.facts(&peer) {
+                if let Some(facts) = self.conns.facts(&peer) {
                     self.reply(d.id, Ok(Reply::Peer(facts)));
                     return;
                 }
             }
-            let addr = match self.with_relay_address(addr) {
+            let addr = match self.conns.with_relay_address(addr) {
                 Ok(a) => a,
                 Err(e) => {
                     d.errors.push(e);
@@ -339,47 +329,6 @@ impl Driver {
                 Err(e) => d.errors.push(format!("{addr}: {e}")),
             }
         }
-    }
-
-    /// `/p2p/<relay>/p2p-circuit...` names the relay by id only, and
-    /// rust-libp2p's relay client needs its transport address in front
-    /// ("Missing relay address"). Fill it in from what the swarm knows: the
-    /// address of our own (direct) connection to the relay, else a listen
-    /// address it reported through identify. Anything else passes unchanged.
-    fn with_relay_address(&self, addr: Multiaddr) -> Result<Multiaddr, String> {
-        let Some(Protocol::P2p(relay)) = addr.iter().next() else {
-            return Ok(addr);
-        };
-        if !is_circuit(&addr) {
-            return Ok(addr);
-        }
-        let direct = self.conns.get(&relay).and_then(|cs| {
-            cs.iter()
-                .find(|c| c.outbound && !c.relayed)
-                .map(|c| c.addr.clone())
-        });
-        // a relay listening on 0.0.0.0 reports 127.0.0.1 too: useless from elsewhere
-        let reported = || {
-            let addrs = self.identified.get(&relay)?;
-            addrs
-                .iter()
-                .find(|a| !is_loopback(a))
-                .or(addrs.first())
-                .cloned()
-        };
-        let Some(base) = direct.or_else(reported) else {
-            return Err(format!(
-                "{addr}: no known address of relay {relay}: connect to it first or give its address"
-            ));
-        };
-        let mut full: Multiaddr = base
-            .iter()
-            .filter(|p| !matches!(p, Protocol::P2p(_)))
-            .collect();
-        for p in addr.iter() {
-            full.push(p);
-        }
-        Ok(full)
     }
 
     fn expire(&mut self) {
@@ -416,21 +365,9 @@ impl Driver {
         }
     }
 
-    fn facts(&self, peer: &PeerId) -> Option<PeerFacts> {
-        let conns = self.conns.get(peer)?;
-        let first = conns.iter().min_by(|a, b| a.since.total_cmp(&b.since))?;
-        Some(PeerFacts {
-            peer_id: peer.to_base58(),
-            addrs: conns.iter().map(|c| c.addr.to_string()).collect(),
-            outbound: first.outbound,
-            relayed: first.relayed,
-            since: first.since,
-        })
-    }
-
     fn publish_facts(&self, peer: &PeerId) {
         let mut peers = self.shared.lock_peers();
-        match self.facts(peer) {
+        match self.conns.facts(peer) {
             Some(f) => {
                 peers.insert(peer.to_base58(), f);
             }
@@ -442,29 +379,7 @@ impl Driver {
 
     fn on_established(&mut self, peer: PeerId, id: ConnectionId, endpoint: ConnectedPoint) {
         inc(&self.shared.hub.counters.connections_opened, 1);
-        let (addr, outbound, relayed) = match endpoint {
-            ConnectedPoint::Dialer { address, .. } => {
-                let relayed = is_circuit(&address);
-                (address, true, relayed)
-            }
-            // A relayed inbound connection shows the circuit on our side only:
-            // its send-back address is the bare /p2p/<remote>.
-            ConnectedPoint::Listener {
-                send_back_addr,
-                local_addr,
-            } => {
-                let relayed = is_circuit(&local_addr) || is_circuit(&send_back_addr);
-                (send_back_addr, false, relayed)
-            }
-        };
-        let first = !self.conns.contains_key(&peer);
-        self.conns.entry(peer).or_default().push(Conn {
-            id,
-            addr,
-            outbound,
-            relayed,
-            since: now(),
-        });
+        let first = self.conns.opened(peer, Conn::established(id, endpoint));
         self.publish_facts(&peer);
         if first {
             let writer = chat::spawn_writer(
@@ -477,12 +392,12 @@ impl Driver {
                 .lock_chat()
                 .insert(peer.to_base58(), writer.clone());
             self.writers.insert(peer, writer);
-            if let Some(facts) = self.facts(&peer) {
+            if let Some(facts) = self.conns.facts(&peer) {
                 self.shared.hub.push_connection(Event::Connected(facts));
             }
         }
         if let Some(d) = self.dials.remove(&id) {
-            if let Some(facts) = self.facts(&peer) {
+            if let Some(facts) = self.conns.facts(&peer) {
                 self.reply(d.id, Ok(Reply::Peer(facts)));
             }
         }
@@ -490,15 +405,9 @@ impl Driver {
 
     fn on_closed(&mut self, peer: PeerId, id: ConnectionId, remaining: u32, cause: Option<String>) {
         inc(&self.shared.hub.counters.connections_closed, 1);
-        if let Some(conns) = self.conns.get_mut(&peer) {
-            conns.retain(|c| c.id != id);
-            if conns.is_empty() || remaining == 0 {
-                self.conns.remove(&peer);
-            }
-        }
+        self.conns.closed(&peer, id, remaining);
         self.publish_facts(&peer);
         if remaining == 0 {
-            self.identified.remove(&peer);
             // Dropping the writer's senders ends it once its queue is drained.
             self.writers.remove(&peer);
             self.shared.lock_chat().remove(&peer.to_base58());
@@ -532,14 +441,9 @@ impl Driver {
             }
             // only while connected (a late report after the close is not kept)
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })
-                if self.conns.contains_key(&peer_id) =>
+                if self.conns.is_connected(&peer_id) =>
             {
-                let addrs = info
-                    .listen_addrs
-                    .into_iter()
-                    .filter(|a| !is_circuit(a))
-                    .collect();
-                self.identified.insert(peer_id, addrs);
+                self.conns.note_identify(peer_id, info.listen_addrs);
             }
             BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
                 relay_peer_id,
@@ -560,16 +464,4 @@ impl Driver {
             _ => {}
         }
     }
-}
-
-pub fn is_circuit(addr: &Multiaddr) -> bool {
-    addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
-}
-
-fn is_loopback(addr: &Multiaddr) -> bool {
-    addr.iter().any(|p| match p {
-        Protocol::Ip4(ip) => ip.is_loopback(),
-        Protocol::Ip6(ip) => ip.is_loopback(),
-        _ => false,
-    })
 }

@@ -8,6 +8,7 @@
 pub mod behaviour;
 pub mod chat;
 pub mod config;
+pub mod connections;
 pub mod driver;
 pub mod error;
 pub mod events;
@@ -17,6 +18,8 @@ pub mod inbound;
 pub mod node;
 pub mod pubsub;
 pub mod rpc;
+pub mod runtime;
+pub mod shared;
 
 pub use config::{NodeConfig, PubSub};
 pub use error::{Kind, MeshErr};

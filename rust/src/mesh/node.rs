@@ -1,64 +1,27 @@
 //! The handle Python holds: it starts the node's runtime thread, sends it
 //! commands, and reads what it produced. Plain Rust (no pyo3); the binding in
-//! `rust/src/py/mesh.rs` only converts arguments and results.
+//! `rust/src/py/mesh.rs` only converts arguments and results. What the thread
+//! does is `runtime.rs`; the state both sides share is `shared.rs`.
 
-use super::behaviour::build_swarm;
-use super::chat::{ChatPeer, PushError, CHUNK_BYTES};
+use super::chat::{PushError, CHUNK_BYTES};
 use super::config::NodeConfig;
-use super::driver::{Command, Driver};
+use super::driver::Command;
 use super::error::MeshErr;
 use super::events::{Control, Event, Hub, PeerFacts};
+use super::runtime::{runtime_thread, START_TIMEOUT};
+use super::shared::{lock, Shared};
 use super::{frame, identity, rpc};
 use libp2p::multiaddr::Protocol;
-use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
-use std::collections::HashMap;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// Commands queued before `command` has to wait for the swarm loop.
 const COMMAND_QUEUE: usize = 4096;
-/// How long start-up may take to bind every listen address.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// State shared by the handle (Python's thread) and the runtime thread.
-pub struct Shared {
-    pub hub: Arc<Hub>,
-    pub max_payload: usize,
-    pub max_request: usize,
-    pub next_id: AtomicU64,
-    chat: Mutex<HashMap<String, ChatPeer>>,
-    peers: Mutex<HashMap<String, PeerFacts>>,
-    listen: Mutex<Vec<String>>,
-    inbound: Mutex<HashMap<u64, oneshot::Sender<rpc::Response>>>,
-    /// Outbound request streams, one per peer and protocol.
-    pub links: rpc::Links,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // a panic elsewhere cannot leave these maps half-updated (single inserts/removes)
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl Shared {
-    pub fn lock_chat(&self) -> MutexGuard<'_, HashMap<String, ChatPeer>> {
-        lock(&self.chat)
-    }
-    pub fn lock_peers(&self) -> MutexGuard<'_, HashMap<String, PeerFacts>> {
-        lock(&self.peers)
-    }
-    pub fn lock_listen(&self) -> MutexGuard<'_, Vec<String>> {
-        lock(&self.listen)
-    }
-    pub fn lock_inbound(&self) -> MutexGuard<'_, HashMap<u64, oneshot::Sender<rpc::Response>>> {
-        lock(&self.inbound)
-    }
-}
 
 /// Outcome of `send`: written to the peer's queue, or waiting for room (the
 /// reply comes later under the id given).
@@ -118,17 +81,11 @@ impl MeshHandle {
             s.set_nonblocking(true)
                 .map_err(|e| MeshErr::other(format!("socketpair: {e}")))?;
         }
-        let shared = Arc::new(Shared {
-            hub: Arc::new(Hub::new(cfg.event_queue_size, notify_tx)),
-            max_payload: cfg.max_message_size,
-            max_request: cfg.max_request_size,
-            next_id: AtomicU64::new(1 << 62), // apart from Python's command ids
-            chat: Mutex::default(),
-            peers: Mutex::default(),
-            listen: Mutex::default(),
-            inbound: Mutex::default(),
-            links: rpc::Links::default(),
-        });
+        let shared = Arc::new(Shared::new(
+            Arc::new(Hub::new(cfg.event_queue_size, notify_tx)),
+            cfg.max_message_size,
+            cfg.max_request_size,
+        ));
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let thread_shared = shared.clone();
@@ -429,100 +386,6 @@ impl Drop for MeshHandle {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-type Started = Result<(tokio::runtime::Handle, libp2p_stream::Control, Vec<String>), MeshErr>;
-
-fn runtime_thread(
-    cfg: NodeConfig,
-    key: libp2p::identity::Keypair,
-    listen: Vec<Multiaddr>,
-    external: Vec<Multiaddr>,
-    shared: Arc<Shared>,
-    commands: mpsc::Receiver<Command>,
-    ready: std::sync::mpsc::SyncSender<Started>,
-) {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = ready.send(Err(MeshErr::other(format!("tokio runtime: {e}"))));
-            return;
-        }
-    };
-    runtime.block_on(async move {
-        let driver = match set_up(&cfg, key, &listen, external, shared).await {
-            Ok(d) => d,
-            Err(e) => {
-                let _ = ready.send(Err(e));
-                return;
-            }
-        };
-        let handle = tokio::runtime::Handle::current();
-        if ready
-            .send(Ok((
-                handle,
-                driver.control.clone(),
-                cfg.request_protocols.clone(),
-            )))
-            .is_err()
-        {
-            return; // the caller gave up waiting
-        }
-        driver.run(commands).await;
-    });
-    // Dropping the runtime here cancels the stream tasks: their streams reset.
-    drop(runtime);
-}
-
-async fn set_up(
-    cfg: &NodeConfig,
-    key: libp2p::identity::Keypair,
-    listen: &[Multiaddr],
-    external: Vec<Multiaddr>,
-    shared: Arc<Shared>,
-) -> Result<Driver, MeshErr> {
-    use futures::StreamExt;
-    let mut swarm = build_swarm(cfg, key)?;
-    let control = swarm.behaviour().streams.new_control();
-    let announce = external.is_empty() && cfg.relay_server;
-    for a in external {
-        swarm.add_external_address(a);
-    }
-    let mut pending = Vec::new();
-    for a in listen {
-        let id = swarm
-            .listen_on(a.clone())
-            .map_err(|e| MeshErr::address(format!("cannot listen on {a}: {e}")))?;
-        pending.push(id);
-    }
-    let mut driver = Driver::new(swarm, shared, control);
-    driver.announce_listen_addrs = announce;
-    let deadline = Instant::now() + START_TIMEOUT;
-    while !pending.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ev = tokio::time::timeout(left, driver.swarm.select_next_some())
-            .await
-            .map_err(|_| MeshErr::other("timed out binding the listen addresses"))?;
-        match &ev {
-            SwarmEvent::NewListenAddr { listener_id, .. } => pending.retain(|l| l != listener_id),
-            SwarmEvent::ListenerClosed {
-                listener_id,
-                reason: Err(e),
-                ..
-            } if pending.contains(listener_id) => {
-                return Err(MeshErr::address(format!("cannot listen: {e}")));
-            }
-            SwarmEvent::ListenerError { listener_id, error } if pending.contains(listener_id) => {
-                return Err(MeshErr::address(format!("cannot listen: {error}")));
-            }
-            _ => {}
-        }
-        driver.on_swarm_event(ev);
-    }
-    Ok(driver)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use super::*;
 use crate::mesh::events::Reply;
 use crate::mesh::Kind;
+use std::time::Instant;
 
 fn node() -> MeshHandle {
     let mut cfg = NodeConfig::new(identity::generate());

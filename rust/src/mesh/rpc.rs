@@ -18,7 +18,7 @@
 
 use super::error::MeshErr;
 use super::events::{inc, Control, Reply};
-use super::node::Shared;
+use super::shared::Shared;
 use futures::io::{ReadHalf, WriteHalf};
 use futures::prelude::*;
 use libp2p::{PeerId, Stream, StreamProtocol};
