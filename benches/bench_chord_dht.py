@@ -177,11 +177,16 @@ class Py2p:
     after connecting, so here the client listens first and the three storing
     peers connect to it (and find each other through its peer list)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, peers: Callable[..., list[str]]) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, peers: Callable[..., list[str]], fresh: bool = False
+    ) -> None:
         import socket
 
         from py2p import chord
 
+        #: whether the stored keys read back (see ``landed``); a ring that
+        #: formed can still lose them, and each lost get costs py2p's 10 s
+        self.reads_back = True
         # py2p's joins fail now and then (issue 12: 4 of 20 three-node joins),
         # so a ring that does not form is tried again with three fresh peers
         for attempt in range(3):
@@ -189,7 +194,7 @@ class Py2p:
                 s.bind(("127.0.0.1", 0))
                 port = s.getsockname()[1]
             self.sock = chord.ChordSocket("127.0.0.1", port)  # not joined: it stores nothing
-            addrs = peers("py2p", f"127.0.0.1:{port}", fresh=attempt > 0)
+            addrs = peers("py2p", f"127.0.0.1:{port}", fresh=fresh or attempt > 0)
             deadline = time.monotonic() + 20
             while len(list(self.sock.data_storing)) < len(addrs):
                 if time.monotonic() > deadline:
@@ -202,6 +207,16 @@ class Py2p:
     def set_many(self, items: dict[str, str]) -> None:
         for k, v in items.items():
             self.sock.set(k, v)
+
+    def landed(self, keys: list[str], within: float = 30.0) -> bool:
+        """py2p's sets are sends without an answer: wait until the first and the
+        last key read back (on a loaded machine half a second was not always enough)."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if all(self.sock.getSync(k, timeout=2) == f"value-of-{k}" for k in (keys[0], keys[-1])):
+                return True
+            time.sleep(0.5)
+        return False
 
     def get(self, key: str) -> Any:
         return self.sock.getSync(key)  # default timeout, 10 s
@@ -221,17 +236,20 @@ def clients(
 
     def client(system: str) -> Any:
         if system not in made:
-            made[system] = CLIENTS[system](loop, peers if system == "py2p" else peers(system))
-            made[system].set_many({k: f"value-of-{k}" for k in KEYS})
             if system == "py2p":
-                # py2p's sets are sends without an answer: wait until they landed
-                # (on a loaded machine half a second was not always enough)
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline and any(
-                    made[system].sock.getSync(k, timeout=2) != f"value-of-{k}"
-                    for k in (KEYS[0], KEYS[-1])
-                ):
-                    time.sleep(0.5)
+                # A py2p ring whose keys do not read back is built again from
+                # fresh peers (twice at most); a third one that still loses
+                # them is measured as it is, over fewer rounds (see _remote_get).
+                for attempt in range(3):
+                    made[system] = Py2p(loop, peers, fresh=attempt > 0)
+                    made[system].set_many({k: f"value-of-{k}" for k in KEYS})
+                    if made[system].landed(KEYS):
+                        break
+                else:
+                    made[system].reads_back = False
+            else:
+                made[system] = CLIENTS[system](loop, peers(system))
+                made[system].set_many({k: f"value-of-{k}" for k in KEYS})
         return made[system]
 
     yield client
@@ -259,7 +277,9 @@ def _remote_get(benchmark: Any, client: Any) -> None:
             assert isinstance(client, Py2p), f"{key!r} read as {value!r}"
             wrong.append(key)
 
-    rounds = 100 if isinstance(client, Py2p) else 300
+    # py2p: each lost key costs its whole 10 s timeout, so a ring that lost
+    # its keys gets a handful of rounds (the figure then says so)
+    rounds = (100 if client.reads_back else 5) if isinstance(client, Py2p) else 300
     benchmark.pedantic(one, rounds=rounds, iterations=1, warmup_rounds=3)
     times.sort()
     p99 = times[int(0.99 * (len(times) - 1))]
