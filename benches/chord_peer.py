@@ -6,7 +6,7 @@ Prints one JSON line ``{"addr": ...}`` once it listens (and has joined through
 ``--bootstrap``), then serves until its stdin closes. A peerpool node also
 takes commands on stdin, one JSON object a line, and answers each with one
 line: ``{"op": "set", "key": k, "value": v}``, ``{"op": "get", "key": k}``,
-``{"op": "stats"}`` (the integration tests drive separate processes so). ``addr`` is what the next
+``{"op": "stats"}``, ``{"op": "held"}`` (the integration tests drive separate processes so). ``addr`` is what the next
 node bootstraps from: a multiaddr ending /p2p/<id> for peerpool, host:port for
 py2p and kademlia. Everything listens on 127.0.0.1 only.
 """
@@ -43,13 +43,13 @@ async def _until_stdin_closes() -> None:
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
 
-async def run_peerpool(bootstrap: str | None) -> None:
+async def run_peerpool(bootstrap: str | None, options: dict[str, Any]) -> None:
     from peerpool.chord import PROTOCOL, ChordNode
     from peerpool.mesh import MeshNode
 
     mesh = MeshNode(pubsub="none", request_protocols=(PROTOCOL,))
     await mesh.start()
-    node = ChordNode(mesh)
+    node = ChordNode(mesh, **options)
     await node.start()
     if bootstrap:
         await node.join(bootstrap)
@@ -76,6 +76,9 @@ async def run_peerpool(bootstrap: str | None) -> None:
                         successor=node.next.peer_id,
                         known=len(node.core.routing.known()),
                     )
+                elif cmd["op"] == "held":  # what this node stores: (method, position hex)
+                    items = [[e.method, f"{e.position:x}"] for e in node.core.store.entries()]
+                    _announce(ok=True, items=items)
                 else:
                     _announce(ok=False, error=f"unknown op {cmd['op']!r}")
             except Exception as exc:  # reported to the test, which decides
@@ -119,13 +122,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("system", choices=("peerpool", "py2p", "kademlia"))
     parser.add_argument("--bootstrap")
+    parser.add_argument(
+        "--options", default="{}", help="peerpool: ChordNode keyword options, as a JSON object"
+    )
     args = parser.parse_args()
     if args.system == "py2p":
         run_py2p(args.bootstrap)
     elif args.system == "kademlia":
         asyncio.run(run_kademlia(args.bootstrap))
     else:
-        asyncio.run(run_peerpool(args.bootstrap))
+        asyncio.run(run_peerpool(args.bootstrap, json.loads(args.options)))
 
 
 if __name__ == "__main__":

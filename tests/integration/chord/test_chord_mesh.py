@@ -2,6 +2,8 @@
 
 A 64-node ring in one process and 10 nodes in separate processes: every key
 set from any node is read back from every node, within log2(n) + 2 hops.
+Churn across processes: a fifth killed at once, one more while writing, no
+key lost and every copy repaired.
 A node that never answers and a join to an address with nothing behind it
 give typed errors within their timeouts.
 """
@@ -15,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ import pytest
 
 from peerpool.chord import PROTOCOL, ChordNode, ops, wire
 from peerpool.chord import messages as m
+from peerpool.chord.ring import get_hashes
 from peerpool.chord.types import node_id
 from peerpool.errors import ChordJoinError, MeshRequestError
 from peerpool.mesh import Identity, MeshNode
@@ -83,10 +87,12 @@ async def test_64_nodes_in_one_process_every_key_from_every_node(ring64: list[Ch
 
 
 class _Proc:
-    def __init__(self, bootstrap: str | None) -> None:
+    def __init__(self, bootstrap: str | None, **options: Any) -> None:
         cmd = [sys.executable, "-m", "benches.chord_peer", "peerpool"]
         if bootstrap:
             cmd += ["--bootstrap", bootstrap]
+        if options:
+            cmd += ["--options", json.dumps(options)]
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -118,21 +124,30 @@ class _Proc:
             self.proc.kill()
 
 
+async def _process_ring(n: int, **options: Any) -> list[_Proc]:
+    """``n`` nodes in their own processes, once every successor pointer is right."""
+    procs: list[_Proc] = []
+    for _ in range(n):
+        procs.append(await asyncio.to_thread(_Proc, procs[0].addr if procs else None, **options))
+    await _until_closed(procs)
+    return procs
+
+
+async def _until_closed(procs: list[_Proc]) -> None:
+    order = sorted(procs, key=lambda p: node_id(p.peer_id))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        succ = [p.ask(op="stats")["successor"] for p in order]
+        if succ == [order[(i + 1) % len(order)].peer_id for i in range(len(order))]:
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"the {len(procs)}-process ring did not converge")
+
+
 async def test_10_nodes_in_separate_processes_every_key_from_every_node() -> None:
     procs: list[_Proc] = []
     try:
-        for _ in range(10):
-            procs.append(await asyncio.to_thread(_Proc, procs[0].addr if procs else None))
-        # Stabilisation runs every second in each process: wait until the ring closes.
-        order = sorted(procs, key=lambda p: node_id(p.peer_id))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            succ = [p.ask(op="stats")["successor"] for p in order]
-            if succ == [order[(i + 1) % 10].peer_id for i in range(10)]:
-                break
-            await asyncio.sleep(0.5)
-        else:
-            raise AssertionError("the 10-process ring did not converge")
+        procs = await _process_ring(10)
         for i, proc in enumerate(procs):
             proc.ask(op="set", key=f"key-{i}", value=f"value-{i}")
         for proc in procs:
@@ -145,6 +160,55 @@ async def test_10_nodes_in_separate_processes_every_key_from_every_node() -> Non
     finally:
         for proc in procs:
             proc.close()
+
+
+async def test_churn_in_separate_processes_kill_a_fifth_then_more_while_writing() -> None:
+    # Maintenance five times as often as the default, so repair runs within the test.
+    fast = {"stabilise_interval": 0.2, "request_timeout": 1.0, "repair_every": 5}
+    procs: list[_Proc] = []
+    try:
+        procs = await _process_ring(10, **fast)
+        for i in range(60):
+            procs[i % 10].ask(op="set", key=f"before-{i}", value=f"v{i}")
+        # Two nodes killed at once (20%), then a third while writing. Victims are
+        # at least three apart on the ring, so each position keeps a live copy
+        # of its three (rebuilding a position whose every copy died is
+        # test_repair's); the ring has to notice, reroute, and repair.
+        order = sorted(procs, key=lambda p: node_id(p.peer_id))
+        first, later = [order[1], order[5]], order[8]
+        for victim in first:
+            victim.proc.kill()
+        alive = [p for p in procs if p not in (*first, later)]
+        for i in range(30):
+            if i == 10:
+                later.proc.kill()
+            writer = alive[i % len(alive)]
+            for _attempt in range(5):  # a set may time out while the ring reroutes
+                writer.proc.stdin.write(  # type: ignore[union-attr]
+                    json.dumps({"op": "set", "key": f"during-{i}", "value": f"w{i}"}) + "\n"
+                )
+                writer.proc.stdin.flush()  # type: ignore[union-attr]
+                if writer._read()["ok"]:
+                    break
+            else:
+                raise AssertionError(f"during-{i} could not be written in 5 tries")
+        await _until_closed(alive)
+        await asyncio.sleep(2.5)  # two repair rounds
+        expected = {f"before-{i}": f"v{i}" for i in range(60)}
+        expected |= {f"during-{i}": f"w{i}" for i in range(30)}
+        for reader in alive:
+            got = {k: reader.ask(op="get", key=k)["value"] for k in expected}
+            assert got == expected
+        # Repair put back the copies the dead held: every position of every key
+        # is on three live nodes again.
+        copies = Counter(tuple(item) for p in alive for item in p.ask(op="held")["items"])
+        for key in expected:
+            for method, position in enumerate(get_hashes(key)):
+                assert copies[(method, f"{position:x}")] >= 3, (key, method)
+    finally:
+        for proc in procs:
+            if proc.proc.poll() is None:
+                proc.close()
 
 
 async def test_a_node_that_never_answers_gives_typed_errors_within_the_timeouts() -> None:
