@@ -4,7 +4,7 @@ A 64-node ring in one process and 10 nodes in separate processes: every key
 set from any node is read back from every node, within log2(n) + 2 hops.
 Churn across processes: a fifth killed at once, one more while writing, no
 key lost and every copy repaired. 100 three-node joins in a row, each ring
-closed and serving.
+closed and serving. A node that lies is outvoted.
 A node that never answers and a join to an address with nothing behind it
 give typed errors within their timeouts.
 """
@@ -28,6 +28,7 @@ import pytest
 from peerpool.chord import PROTOCOL, ChordNode, ops, wire
 from peerpool.chord import messages as m
 from peerpool.chord.ring import get_hashes
+from peerpool.chord.storage import Entry
 from peerpool.chord.types import node_id
 from peerpool.errors import ChordJoinError, MeshRequestError
 from peerpool.mesh import Identity, MeshNode
@@ -330,3 +331,43 @@ async def test_100_three_node_joins_in_a_row_on_the_mesh_all_complete() -> None:
             for mesh, node in pairs:
                 await node.stop()
                 await mesh.stop()
+
+
+async def test_a_node_that_lies_on_the_mesh_is_outvoted_by_the_five_positions() -> None:
+    pairs = [await _node()]
+    try:
+        for _ in range(5):
+            mesh, node = await _node()
+            await node.join(pairs[0][0].listen_addrs[0])
+            pairs.append((mesh, node))
+        nodes = [n for _, n in pairs]
+        await _settle(nodes)
+        for i in range(30):
+            await nodes[i % 6].set(f"k{i}", f"v{i}")
+        liar = nodes[3]
+        honest = liar.core.handle_message
+        lies = 0
+
+        def lying(peer_id: str, msg: m.Message, now: float) -> tuple[m.Message, list[Any]]:
+            # Whatever it holds is answered as another value, "newer" than any.
+            nonlocal lies
+            resp, calls = honest(peer_id, msg, now)
+            if isinstance(resp, m.Found):
+                lies += 1
+                resp = m.Found(resp.entry._replace(value="lie", version=2**63))
+            elif isinstance(resp, m.Answers):
+                told = [a._replace(value="lie", version=2**63) if isinstance(a, Entry) else a
+                        for a in resp.items]  # fmt: skip
+                lies += sum(isinstance(a, Entry) for a in told)
+                resp = m.Answers(tuple(told))
+            return resp, calls
+
+        liar.core.handle_message = lying  # type: ignore[method-assign]
+        for reader in (n for n in nodes if n is not liar):
+            for i in range(30):
+                assert await reader.get(f"k{i}") == f"v{i}"
+        assert lies > 0  # its lies did reach the readers, and lost the vote
+    finally:
+        for mesh, node in pairs:
+            await node.stop()
+            await mesh.stop()
