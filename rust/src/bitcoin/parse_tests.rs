@@ -5,6 +5,7 @@
 use super::*;
 use crate::bitcoin::merkle::merkle_root;
 use crate::bitcoin::txscan::{scan_block, tx_offsets};
+use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
 fn real_blocks() -> Vec<Vec<u8>> {
@@ -99,4 +100,21 @@ fn every_prefix_gets_the_preprocessors_error() {
         let theirs = scan_block(&block[..cut], true).unwrap_err();
         assert_eq!(ours, ParseError::Scan(theirs), "cut at {cut}");
     }
+}
+
+/// Time `parse_block` on the block in the file `$PARSE_BLOCK` (for perf:
+/// `PARSE_BLOCK=... cargo test --release --lib parse_block_timed -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn parse_block_timed() {
+    let block = std::fs::read(std::env::var("PARSE_BLOCK").expect("PARSE_BLOCK")).unwrap();
+    let mut times = Vec::new();
+    for _ in 0..9 {
+        let t = std::time::Instant::now();
+        let cols = parse_block(&block, true).unwrap();
+        drop(std::hint::black_box(cols));
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    println!("parse_block: median {:.2} ms, best {:.2} ms", times[4], times[0]);
 }

@@ -10,7 +10,8 @@
 //! the parser hashes are one block (a txid's second pass, nearly every output
 //! script), and those go through here.
 
-use super::message::BLOCK_LEN;
+use super::message::{one_block, Message, BLOCK_LEN};
+use std::cell::Cell;
 use super::sha_ni::K;
 use std::arch::x86_64::{
     __m512i, _mm512_add_epi32, _mm512_loadu_si512, _mm512_ror_epi32, _mm512_set1_epi32,
@@ -20,6 +21,8 @@ use std::arch::x86_64::{
 };
 
 pub const LANES: usize = 16;
+/// Partial groups of up to this many messages go through SHA-NI.
+const SHA_NI_UP_TO: usize = 12;
 
 pub fn available() -> bool {
     std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw")
@@ -140,47 +143,45 @@ macro_rules! schedule {
     }};
 }
 
-/// Eight rounds from `$t` (a multiple of 8), each computing its schedule
-/// word first when `$t >= 16`. Written out so that every index is a
+/// Eight rounds from `T` (a multiple of 8), each computing its schedule
+/// word first when `T >= 16`. Written out so that every index is a
 /// constant and the ring of words stays in registers.
-macro_rules! eight_rounds {
-    ($v:ident, $w:ident, $t:expr) => {{
-        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = $v;
-        const T: usize = $t;
-        if T >= 16 {
-            schedule!($w, T);
-        }
-        round!(a, b, c, d, e, f, g, h, $w[T % 16], T);
-        if T >= 16 {
-            schedule!($w, T + 1);
-        }
-        round!(h, a, b, c, d, e, f, g, $w[(T + 1) % 16], T + 1);
-        if T >= 16 {
-            schedule!($w, T + 2);
-        }
-        round!(g, h, a, b, c, d, e, f, $w[(T + 2) % 16], T + 2);
-        if T >= 16 {
-            schedule!($w, T + 3);
-        }
-        round!(f, g, h, a, b, c, d, e, $w[(T + 3) % 16], T + 3);
-        if T >= 16 {
-            schedule!($w, T + 4);
-        }
-        round!(e, f, g, h, a, b, c, d, $w[(T + 4) % 16], T + 4);
-        if T >= 16 {
-            schedule!($w, T + 5);
-        }
-        round!(d, e, f, g, h, a, b, c, $w[(T + 5) % 16], T + 5);
-        if T >= 16 {
-            schedule!($w, T + 6);
-        }
-        round!(c, d, e, f, g, h, a, b, $w[(T + 6) % 16], T + 6);
-        if T >= 16 {
-            schedule!($w, T + 7);
-        }
-        round!(b, c, d, e, f, g, h, a, $w[(T + 7) % 16], T + 7);
-        $v = [a, b, c, d, e, f, g, h];
-    }};
+#[inline(always)]
+pub(super) unsafe fn eight_rounds<const T: usize>(v: &mut [__m512i; 8], w: &mut [__m512i; 16]) {
+    let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *v;
+    if T >= 16 {
+        schedule!(w, T + 0);
+    }
+    round!(a, b, c, d, e, f, g, h, w[(T + 0) % 16], T + 0);
+    if T >= 16 {
+        schedule!(w, T + 1);
+    }
+    round!(h, a, b, c, d, e, f, g, w[(T + 1) % 16], T + 1);
+    if T >= 16 {
+        schedule!(w, T + 2);
+    }
+    round!(g, h, a, b, c, d, e, f, w[(T + 2) % 16], T + 2);
+    if T >= 16 {
+        schedule!(w, T + 3);
+    }
+    round!(f, g, h, a, b, c, d, e, w[(T + 3) % 16], T + 3);
+    if T >= 16 {
+        schedule!(w, T + 4);
+    }
+    round!(e, f, g, h, a, b, c, d, w[(T + 4) % 16], T + 4);
+    if T >= 16 {
+        schedule!(w, T + 5);
+    }
+    round!(d, e, f, g, h, a, b, c, w[(T + 5) % 16], T + 5);
+    if T >= 16 {
+        schedule!(w, T + 6);
+    }
+    round!(c, d, e, f, g, h, a, b, w[(T + 6) % 16], T + 6);
+    if T >= 16 {
+        schedule!(w, T + 7);
+    }
+    round!(b, c, d, e, f, g, h, a, w[(T + 7) % 16], T + 7);
+    *v = [a, b, c, d, e, f, g, h];
 }
 
 /// The digests of sixteen messages of one block each (`blocks[i]` is the
@@ -201,14 +202,14 @@ pub unsafe fn one_block_each(blocks: &[[u8; BLOCK_LEN]; LANES], out: &mut [[u8; 
     transpose(&mut w);
     let initial: [__m512i; 8] = std::array::from_fn(|i| _mm512_set1_epi32(H0[i] as i32));
     let mut v = initial;
-    eight_rounds!(v, w, 0);
-    eight_rounds!(v, w, 8);
-    eight_rounds!(v, w, 16);
-    eight_rounds!(v, w, 24);
-    eight_rounds!(v, w, 32);
-    eight_rounds!(v, w, 40);
-    eight_rounds!(v, w, 48);
-    eight_rounds!(v, w, 56);
+    eight_rounds::<0>(&mut v, &mut w);
+    eight_rounds::<8>(&mut v, &mut w);
+    eight_rounds::<16>(&mut v, &mut w);
+    eight_rounds::<24>(&mut v, &mut w);
+    eight_rounds::<32>(&mut v, &mut w);
+    eight_rounds::<40>(&mut v, &mut w);
+    eight_rounds::<48>(&mut v, &mut w);
+    eight_rounds::<56>(&mut v, &mut w);
     let mut words = [[0u32; LANES]; 8];
     for (i, column) in words.iter_mut().enumerate() {
         _mm512_storeu_si512(column.as_mut_ptr().cast(), _mm512_add_epi32(v[i], initial[i]));
@@ -242,4 +243,58 @@ pub unsafe fn rows_in_place(rows: &mut [[u8; 32]]) -> usize {
         one_block_each(&blocks, group);
     }
     rows.len() / LANES * LANES
+}
+
+/// Messages of one block each, gathered sixteen at a time and hashed as a
+/// group; each digest goes to the row its message came with.
+pub struct OneBlockMessages<'o> {
+    blocks: [[u8; BLOCK_LEN]; LANES],
+    rows: [usize; LANES],
+    gathered: usize,
+    out: &'o [Cell<[u8; 32]>],
+}
+
+impl<'o> OneBlockMessages<'o> {
+    /// # Safety
+    /// The CPU must have AVX-512F and AVX-512BW (`available()`), and SHA-NI
+    /// and SSE4.1 (`sha_ni::available()`).
+    pub unsafe fn new(out: &'o [Cell<[u8; 32]>]) -> Self {
+        Self {
+            blocks: [[0; BLOCK_LEN]; LANES],
+            rows: [0; LANES],
+            gathered: 0,
+            out,
+        }
+    }
+
+    /// Add a message of at most `ONE_BLOCK_MAX` bytes, for row `row`.
+    #[inline(always)]
+    pub fn push(&mut self, row: usize, message: &Message<'_>) {
+        one_block(message, &mut self.blocks[self.gathered]);
+        self.rows[self.gathered] = row;
+        self.gathered += 1;
+        if self.gathered == LANES {
+            self.flush();
+        }
+    }
+
+    /// Hash what is gathered. A group of sixteen costs about as much as
+    /// thirteen blocks through the SHA-NI lanes (measured), so a small
+    /// partial group goes there instead; in a larger one the unused lanes
+    /// hash what they held before, and their digests are dropped.
+    pub fn flush(&mut self) {
+        let n = self.gathered;
+        self.gathered = 0;
+        let mut digests = [[0u8; 32]; LANES];
+        if n <= SHA_NI_UP_TO {
+            // SAFETY: `new`'s caller vouched for SHA-NI (see sha256_batch).
+            unsafe { super::sha_ni::one_block_each(&self.blocks[..n], &mut digests[..n]) };
+        } else {
+            // SAFETY: `new`'s caller vouched for AVX-512F and AVX-512BW.
+            unsafe { one_block_each(&self.blocks, &mut digests) };
+        }
+        for (digest, &row) in digests.iter().zip(&self.rows[..n]) {
+            self.out[row].set(*digest);
+        }
+    }
 }

@@ -7,24 +7,46 @@
 //! them with `sha2` on every length up to 300 bytes, random lengths up to
 //! 100 KiB, and every batch size up to 17.
 
-use super::message::Message;
+use super::message::{Message, ONE_BLOCK_MAX};
 use sha2::{Digest, Sha256};
+use std::cell::Cell;
 
-/// SHA-256 of each message, into the row of `out` of the same index (`out`
-/// must have a row for every message).
+/// SHA-256 of each message, into the row of `out` of the same index (extra
+/// messages are left out, extra rows left alone).
 pub fn sha256_batch<'a, I>(messages: I, out: &mut [[u8; 32]])
 where
     I: IntoIterator<Item = Message<'a>>,
 {
-    let messages = messages.into_iter();
+    let messages = messages.into_iter().take(out.len()).enumerate();
     #[cfg(target_arch = "x86_64")]
-    if super::sha_ni::available() {
-        // SAFETY: available() confirmed SHA-NI and SSE4.1 on this CPU.
-        unsafe { super::sha_ni::sha256_many::<_, { super::sha_ni::LANES }>(messages, out) };
-        return;
+    {
+        use super::{avx512, sha_ni};
+        if sha_ni::available() {
+            let out = Cell::from_mut(out).as_slice_of_cells();
+            if avx512::available() {
+                // One-block messages sixteen at a time with AVX-512, the
+                // others through the SHA-NI lanes, in one pass over the messages.
+                // SAFETY: available() confirmed AVX-512F and AVX-512BW.
+                let mut short = unsafe { avx512::OneBlockMessages::new(out) };
+                let long = messages.filter(|(row, message)| {
+                    let one_block = message.len() <= ONE_BLOCK_MAX;
+                    if one_block {
+                        short.push(*row, message);
+                    }
+                    !one_block
+                });
+                // SAFETY: available() confirmed SHA-NI and SSE4.1 on this CPU.
+                unsafe { sha_ni::sha256_many::<_, { sha_ni::LANES }>(long, out) };
+                short.flush();
+            } else {
+                // SAFETY: as above.
+                unsafe { sha_ni::sha256_many::<_, { sha_ni::LANES }>(messages, out) };
+            }
+            return;
+        }
     }
-    for (message, row) in messages.zip(out.iter_mut()) {
-        *row = one_by_one(&message);
+    for (row, message) in messages {
+        out[row] = one_by_one(&message);
     }
 }
 
@@ -40,11 +62,23 @@ where
 /// Replace each 32-byte row by its SHA-256.
 pub fn sha256_rows_in_place(rows: &mut [[u8; 32]]) {
     #[cfg(target_arch = "x86_64")]
-    if super::sha_ni::available() {
-        // SAFETY: available() confirmed SHA-NI and SSE4.1 on this CPU.
-        unsafe { super::sha_ni::sha256_rows_in_place(rows) };
-        return;
+    {
+        use super::{avx512, sha_ni};
+        let mut done = 0;
+        if avx512::available() {
+            // SAFETY: available() confirmed AVX-512F and AVX-512BW.
+            done = unsafe { avx512::rows_in_place(rows) };
+        }
+        if sha_ni::available() {
+            // SAFETY: available() confirmed SHA-NI and SSE4.1 on this CPU.
+            unsafe { sha_ni::sha256_rows_in_place(&mut rows[done..]) };
+            return;
+        }
+        for row in &mut rows[done..] {
+            *row = Sha256::digest(*row).into();
+        }
     }
+    #[cfg(not(target_arch = "x86_64"))]
     for row in rows {
         *row = Sha256::digest(*row).into();
     }

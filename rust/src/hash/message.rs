@@ -39,6 +39,23 @@ impl<'a> Message<'a> {
 pub const BLOCK_LEN: usize = 64;
 /// The padding needs the 0x80 byte and the 8-byte length after the data.
 const LENGTH_AT: usize = BLOCK_LEN - 8;
+/// The longest message that is hashed in one block.
+pub const ONE_BLOCK_MAX: usize = LENGTH_AT - 1;
+
+/// The one padded block of a message of at most `ONE_BLOCK_MAX` bytes.
+#[inline(always)]
+pub fn one_block(message: &Message<'_>, block: &mut [u8; BLOCK_LEN]) {
+    let len = message.len();
+    assert!(len <= ONE_BLOCK_MAX);
+    *block = [0; BLOCK_LEN];
+    let mut n = 0;
+    for part in message.parts {
+        copy_short(&mut block[n..n + part.len()], part);
+        n += part.len();
+    }
+    block[n] = 0x80;
+    block[LENGTH_AT..].copy_from_slice(&(len as u64 * 8).to_be_bytes());
+}
 
 /// Hands out the blocks of one message in order.
 #[derive(Clone)]

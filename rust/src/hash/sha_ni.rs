@@ -14,6 +14,7 @@
 //! first.
 
 use super::message::{Message, MessageBlocks, BLOCK_LEN};
+use std::cell::Cell;
 use std::arch::x86_64::{
     __m128i, _mm_add_epi32, _mm_alignr_epi8, _mm_blend_epi16, _mm_loadu_si128, _mm_set_epi32,
     _mm_set_epi64x, _mm_sha256msg1_epu32, _mm_sha256msg2_epu32, _mm_sha256rnds2_epu32,
@@ -22,7 +23,8 @@ use std::arch::x86_64::{
 
 /// How many messages are hashed at once. Measured on this project's AMD EPYC
 /// (Zen 4): see `hash::batch` for the figures.
-pub const LANES: usize = 4;
+pub const LANES: usize = 3;
+const _: () = assert!(LANES >= 1 && LANES <= 4);
 
 /// The round constants of FIPS 180-4 (section 4.2.2): the first 32 bits of
 /// the fractional parts of the cube roots of the first 64 primes.
@@ -40,7 +42,7 @@ pub(super) static K: RoundConstants = RoundConstants([
 ]);
 
 /// The state of one message: (A, B, E, F) and (C, D, G, H).
-type State = [__m128i; 2];
+pub(super) type State = [__m128i; 2];
 
 pub fn available() -> bool {
     // The macro caches the CPUID answer, so this costs a load per batch.
@@ -50,7 +52,7 @@ pub fn available() -> bool {
 /// The initial hash value H(0) of FIPS 180-4 (5.3.3), as (A, B, E, F) and
 /// (C, D, G, H).
 #[inline(always)]
-unsafe fn initial_state() -> State {
+pub(super) unsafe fn initial_state() -> State {
     [
         _mm_set_epi32(0x6a09e667, 0xbb67ae85u32 as i32, 0x510e527f, 0x9b05688cu32 as i32),
         _mm_set_epi32(0x3c6ef372, 0xa54ff53au32 as i32, 0x1f83d9ab, 0x5be0cd19),
@@ -77,25 +79,44 @@ unsafe fn store_digest(state: &State, out: &mut [u8; 32]) {
     _mm_storeu_si128(out.as_mut_ptr().add(16).cast(), _mm_shuffle_epi8(efgh, swap));
 }
 
-/// Four rounds for every lane: `j` is which of the four schedule registers
-/// holds words `4i..4i+4`, computed here from the three before it when
-/// `SCHEDULE` (rounds 16-63).
-macro_rules! four_rounds {
-    ($n:expr, $states:ident, $w:ident, $i:expr, $j:expr, $schedule:expr) => {{
-        let k = _mm_loadu_si128(K.0.as_ptr().add(4 * $i).cast());
-        for l in 0..$n {
-            if $schedule {
-                let before = $w[l][($j + 3) % 4];
-                let carry = _mm_alignr_epi8(before, $w[l][($j + 2) % 4], 4);
-                let t = _mm_add_epi32(_mm_sha256msg1_epu32($w[l][$j], $w[l][($j + 1) % 4]), carry);
-                $w[l][$j] = _mm_sha256msg2_epu32(t, before);
-            }
-            let wk = _mm_add_epi32($w[l][$j], k);
-            $states[l][1] = _mm_sha256rnds2_epu32($states[l][1], $states[l][0], wk);
-            let wk_high = _mm_shuffle_epi32(wk, 0x0E);
-            $states[l][0] = _mm_sha256rnds2_epu32($states[l][0], $states[l][1], wk_high);
+/// Four rounds `4i..4i + 4` for every lane: `J` (= i % 4) is which of the
+/// four schedule registers holds words `4i..4i + 4`, computed here from the
+/// three before it when `SCHEDULE` (rounds 16-63). Const parameters, so that
+/// every register index is known and the words stay in registers.
+#[inline(always)]
+pub(super) unsafe fn four_rounds<const N: usize, const J: usize, const SCHEDULE: bool>(
+    states: &mut [State; N],
+    w: &mut [[__m128i; 4]; N],
+    i: usize,
+) {
+    let k = _mm_loadu_si128(K.0.as_ptr().add(4 * i).cast());
+    for l in 0..N {
+        let w = &mut w[l];
+        if SCHEDULE {
+            let before = w[(J + 3) % 4];
+            let carry = _mm_alignr_epi8(before, w[(J + 2) % 4], 4);
+            let t = _mm_add_epi32(_mm_sha256msg1_epu32(w[J], w[(J + 1) % 4]), carry);
+            w[J] = _mm_sha256msg2_epu32(t, before);
         }
-    }};
+        let wk = _mm_add_epi32(w[J], k);
+        let state = &mut states[l];
+        state[1] = _mm_sha256rnds2_epu32(state[1], state[0], wk);
+        state[0] = _mm_sha256rnds2_epu32(state[0], state[1], _mm_shuffle_epi32(wk, 0x0E));
+    }
+}
+
+/// The message words of one block for each lane, big-endian.
+#[inline(always)]
+pub(super) unsafe fn load_words<const N: usize>(blocks: &[*const u8; N]) -> [[__m128i; 4]; N] {
+    let swap = byte_swap_mask();
+    let mut w = [[swap; 4]; N];
+    for l in 0..N {
+        for (j, word) in w[l].iter_mut().enumerate() {
+            let bytes = _mm_loadu_si128(blocks[l].add(16 * j).cast());
+            *word = _mm_shuffle_epi8(bytes, swap);
+        }
+    }
+    w
 }
 
 /// One block into each of `N` states, the lanes' rounds interleaved.
@@ -105,25 +126,23 @@ macro_rules! four_rounds {
 #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
 #[inline]
 unsafe fn compress<const N: usize>(states: &mut [State; N], blocks: &[*const u8; N]) {
-    let swap = byte_swap_mask();
     let saved = *states;
-    let mut w = [[swap; 4]; N];
-    for l in 0..N {
-        for (j, word) in w[l].iter_mut().enumerate() {
-            let bytes = _mm_loadu_si128(blocks[l].add(16 * j).cast());
-            *word = _mm_shuffle_epi8(bytes, swap);
-        }
-    }
-    four_rounds!(N, states, w, 0, 0, false);
-    four_rounds!(N, states, w, 1, 1, false);
-    four_rounds!(N, states, w, 2, 2, false);
-    four_rounds!(N, states, w, 3, 3, false);
+    let mut w = load_words(blocks);
+    four_rounds::<N, 0, false>(states, &mut w, 0);
+    four_rounds::<N, 1, false>(states, &mut w, 1);
+    four_rounds::<N, 2, false>(states, &mut w, 2);
+    four_rounds::<N, 3, false>(states, &mut w, 3);
     for q in 1..4 {
-        four_rounds!(N, states, w, 4 * q, 0, true);
-        four_rounds!(N, states, w, 4 * q + 1, 1, true);
-        four_rounds!(N, states, w, 4 * q + 2, 2, true);
-        four_rounds!(N, states, w, 4 * q + 3, 3, true);
+        four_rounds::<N, 0, true>(states, &mut w, 4 * q);
+        four_rounds::<N, 1, true>(states, &mut w, 4 * q + 1);
+        four_rounds::<N, 2, true>(states, &mut w, 4 * q + 2);
+        four_rounds::<N, 3, true>(states, &mut w, 4 * q + 3);
     }
+    add_states(states, &saved);
+}
+
+#[inline(always)]
+pub(super) unsafe fn add_states<const N: usize>(states: &mut [State; N], saved: &[State; N]) {
     for l in 0..N {
         states[l][0] = _mm_add_epi32(states[l][0], saved[l][0]);
         states[l][1] = _mm_add_epi32(states[l][1], saved[l][1]);
@@ -154,18 +173,16 @@ unsafe fn step<const N: usize, const MAX: usize>(lanes: &mut [Lane<'_>; MAX], or
     }
 }
 
-/// SHA-256 of each message into `out` (one row per message, in order; extra
-/// rows are left alone, extra messages ignored). `MAX` lanes, at most 4.
+/// SHA-256 of each `(row, message)` into `out[row]`. `MAX` lanes, at most 4.
 ///
 /// # Safety
 /// SHA-NI and SSE4.1 must be present (`available()`).
 #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
-pub unsafe fn sha256_many<'a, I, const MAX: usize>(messages: I, out: &mut [[u8; 32]])
+pub unsafe fn sha256_many<'a, I, const MAX: usize>(mut messages: I, out: &[Cell<[u8; 32]>])
 where
-    I: Iterator<Item = Message<'a>>,
+    I: Iterator<Item = (usize, Message<'a>)>,
 {
     assert!((1..=4).contains(&MAX));
-    let mut messages = messages.take(out.len()).enumerate();
     let mut lanes: [Lane<'a>; MAX] = std::array::from_fn(|_| Lane {
         row: 0,
         blocks: MessageBlocks::default(),
@@ -199,7 +216,9 @@ where
                 l += 1;
                 continue;
             }
-            store_digest(&lane.state, &mut out[lane.row]);
+            let mut digest = [0u8; 32];
+            store_digest(&lane.state, &mut digest);
+            out[lane.row].set(digest);
             lane.state = initial_state();
             if let Some((row, message)) = messages.next() {
                 lane.row = row;
@@ -221,32 +240,41 @@ where
 /// SHA-NI and SSE4.1 must be present (`available()`).
 #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
 pub unsafe fn sha256_rows_in_place(rows: &mut [[u8; 32]]) {
-    let mut groups = rows.chunks_exact_mut(LANES);
-    for group in &mut groups {
-        rows_group::<LANES>(group);
+    let mut block = [0u8; BLOCK_LEN];
+    block[32] = 0x80;
+    // length 256 bits, big-endian, in the last 8 bytes
+    block[62] = 0x01;
+    let mut blocks = [block; LANES];
+    for group in rows.chunks_mut(LANES) {
+        for (block, row) in blocks.iter_mut().zip(group.iter()) {
+            block[..32].copy_from_slice(row);
+        }
+        one_block_each(&blocks[..group.len()], group);
     }
-    let rest = groups.into_remainder();
-    match rest.len() {
-        0 => {}
-        1 => rows_group::<1>(rest),
-        2 => rows_group::<2>(rest),
-        _ => rows_group::<3>(rest),
+}
+
+/// The digests of messages of one padded block each, into `out`.
+///
+/// # Safety
+/// SHA-NI and SSE4.1 must be present (`available()`).
+#[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+pub unsafe fn one_block_each(blocks: &[[u8; BLOCK_LEN]], out: &mut [[u8; 32]]) {
+    for (group, digests) in blocks.chunks(LANES).zip(out.chunks_mut(LANES)) {
+        match group.len() {
+            1 => one_block_group::<1>(group, digests),
+            2 => one_block_group::<2>(group, digests),
+            3 => one_block_group::<3>(group, digests),
+            _ => one_block_group::<4>(group, digests),
+        }
     }
 }
 
 #[inline(always)]
-unsafe fn rows_group<const N: usize>(rows: &mut [[u8; 32]]) {
-    let mut blocks = [[0u8; BLOCK_LEN]; N];
-    for (block, row) in blocks.iter_mut().zip(rows.iter()) {
-        block[..32].copy_from_slice(row);
-        block[32] = 0x80;
-        // length 256 bits, big-endian, in the last 8 bytes
-        block[62] = 0x01;
-    }
+unsafe fn one_block_group<const N: usize>(blocks: &[[u8; BLOCK_LEN]], out: &mut [[u8; 32]]) {
     let pointers: [*const u8; N] = std::array::from_fn(|l| blocks[l].as_ptr());
     let mut states = [initial_state(); N];
     compress::<N>(&mut states, &pointers);
-    for (state, row) in states.iter().zip(rows.iter_mut()) {
-        store_digest(state, row);
+    for (state, digest) in states.iter().zip(out.iter_mut()) {
+        store_digest(state, digest);
     }
 }
