@@ -178,7 +178,7 @@ impl Columns {
     }
 
     pub fn num_txs(&self) -> usize {
-        self.tx_txid.len()
+        self.tx_offset.len()
     }
 
     /// Parse the transaction at `data[start..]`; `None` if it does not parse
@@ -193,7 +193,7 @@ impl Columns {
         allow_witness: bool,
         segwit: &mut Vec<(usize, usize)>,
     ) -> Option<usize> {
-        let tx = self.tx_txid.len() as u64;
+        let tx = self.tx_offset.len() as u64;
         let inputs_before = self.in_tx.len();
         let mut collect = Collect {
             cols: self,
@@ -226,15 +226,15 @@ impl Columns {
             &data[at..at + len as usize]
         };
         let mut segwit = segwit.iter().peekable();
-        let txs = self
-            .tx_offset
-            .iter()
-            .zip(&self.tx_size)
-            .enumerate()
-            .map(|(row, (&offset, &size))| {
-                let ws = segwit.next_if(|&&(r, _)| r == row).map(|&(_, ws)| ws);
-                txid_message(slice(offset, size), ws)
-            });
+        let txs =
+            self.tx_offset
+                .iter()
+                .zip(&self.tx_size)
+                .enumerate()
+                .map(|(row, (&offset, &size))| {
+                    let ws = segwit.next_if(|&&(r, _)| r == row).map(|&(_, ws)| ws);
+                    txid_message(slice(offset, size), ws)
+                });
         self.tx_txid.resize(self.tx_offset.len(), [0; 32]);
         sha256d_batch(txs, &mut self.tx_txid);
         let scripts = self
@@ -242,7 +242,8 @@ impl Columns {
             .iter()
             .zip(&self.out_script_len)
             .map(|(&offset, &len)| Message::new(slice(offset, len)));
-        self.out_script_hash.resize(self.out_script_offset.len(), [0; 32]);
+        self.out_script_hash
+            .resize(self.out_script_offset.len(), [0; 32]);
         sha256_batch(scripts, &mut self.out_script_hash);
     }
 }

@@ -34,6 +34,12 @@ fn real_blocks_rebuild_their_merkle_roots_and_mark_one_coinbase() {
         assert_eq!(cols.tx_offset[0] + total, block.len() as u64);
         assert_eq!(cols.in_coinbase.iter().filter(|&&c| c).count(), 1);
         assert!(cols.in_coinbase[0] && cols.in_tx[0] == 0);
+        // every transaction has inputs and outputs, rows in order
+        let last = cols.num_txs() as u64 - 1;
+        for rows in [&cols.in_tx, &cols.out_tx] {
+            assert!(rows.windows(2).all(|w| w[1] == w[0] || w[1] == w[0] + 1));
+            assert_eq!((rows[0], rows[rows.len() - 1]), (0, last));
+        }
         for (k, &at) in cols.out_script_offset.iter().enumerate() {
             let script = &block[at as usize..(at + cols.out_script_len[k]) as usize];
             assert_eq!(
@@ -116,5 +122,8 @@ fn parse_block_timed() {
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(f64::total_cmp);
-    println!("parse_block: median {:.2} ms, best {:.2} ms", times[4], times[0]);
+    println!(
+        "parse_block: median {:.2} ms, best {:.2} ms",
+        times[4], times[0]
+    );
 }

@@ -11,7 +11,6 @@
 //! script), and those go through here.
 
 use super::message::{one_block, Message, BLOCK_LEN};
-use std::cell::Cell;
 use super::sha_ni::K;
 use std::arch::x86_64::{
     __m512i, _mm512_add_epi32, _mm512_loadu_si512, _mm512_ror_epi32, _mm512_set1_epi32,
@@ -19,6 +18,7 @@ use std::arch::x86_64::{
     _mm512_storeu_si512, _mm512_ternarylogic_epi32, _mm512_unpackhi_epi32, _mm512_unpackhi_epi64,
     _mm512_unpacklo_epi32, _mm512_unpacklo_epi64,
 };
+use std::cell::Cell;
 
 pub const LANES: usize = 16;
 /// Partial groups of up to this many messages go through SHA-NI.
@@ -125,7 +125,10 @@ macro_rules! round {
             _mm512_add_epi32($h, big_sigma1($e)),
             _mm512_add_epi32(_mm512_ternarylogic_epi32($e, $f, $g, CHOOSE), wk),
         );
-        let t2 = _mm512_add_epi32(big_sigma0($a), _mm512_ternarylogic_epi32($a, $b, $c, MAJORITY));
+        let t2 = _mm512_add_epi32(
+            big_sigma0($a),
+            _mm512_ternarylogic_epi32($a, $b, $c, MAJORITY),
+        );
         $d = _mm512_add_epi32($d, t1);
         $h = _mm512_add_epi32(t1, t2);
     }};
@@ -150,9 +153,9 @@ macro_rules! schedule {
 pub(super) unsafe fn eight_rounds<const T: usize>(v: &mut [__m512i; 8], w: &mut [__m512i; 16]) {
     let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *v;
     if T >= 16 {
-        schedule!(w, T + 0);
+        schedule!(w, T);
     }
-    round!(a, b, c, d, e, f, g, h, w[(T + 0) % 16], T + 0);
+    round!(a, b, c, d, e, f, g, h, w[T % 16], T);
     if T >= 16 {
         schedule!(w, T + 1);
     }
@@ -197,8 +200,9 @@ pub unsafe fn one_block_each(blocks: &[[u8; BLOCK_LEN]; LANES], out: &mut [[u8; 
         0x00010203, 0x0c0d0e0f, 0x08090a0b, 0x04050607, 0x00010203, 0x0c0d0e0f, 0x08090a0b,
         0x04050607, 0x00010203,
     );
-    let mut w: [__m512i; 16] =
-        std::array::from_fn(|i| _mm512_shuffle_epi8(_mm512_loadu_si512(blocks[i].as_ptr().cast()), swap));
+    let mut w: [__m512i; 16] = std::array::from_fn(|i| {
+        _mm512_shuffle_epi8(_mm512_loadu_si512(blocks[i].as_ptr().cast()), swap)
+    });
     transpose(&mut w);
     let initial: [__m512i; 8] = std::array::from_fn(|i| _mm512_set1_epi32(H0[i] as i32));
     let mut v = initial;
@@ -212,7 +216,10 @@ pub unsafe fn one_block_each(blocks: &[[u8; BLOCK_LEN]; LANES], out: &mut [[u8; 
     eight_rounds::<56>(&mut v, &mut w);
     let mut words = [[0u32; LANES]; 8];
     for (i, column) in words.iter_mut().enumerate() {
-        _mm512_storeu_si512(column.as_mut_ptr().cast(), _mm512_add_epi32(v[i], initial[i]));
+        _mm512_storeu_si512(
+            column.as_mut_ptr().cast(),
+            _mm512_add_epi32(v[i], initial[i]),
+        );
     }
     for (lane, digest) in out.iter_mut().enumerate() {
         for (i, column) in words.iter().enumerate() {

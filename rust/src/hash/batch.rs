@@ -7,9 +7,8 @@
 //! them with `sha2` on every length up to 300 bytes, random lengths up to
 //! 100 KiB, and every batch size up to 17.
 
-use super::message::{Message, ONE_BLOCK_MAX};
+use super::message::Message;
 use sha2::{Digest, Sha256};
-use std::cell::Cell;
 
 /// SHA-256 of each message, into the row of `out` of the same index (extra
 /// messages are left out, extra rows left alone).
@@ -19,35 +18,44 @@ where
 {
     let messages = messages.into_iter().take(out.len()).enumerate();
     #[cfg(target_arch = "x86_64")]
-    {
-        use super::{avx512, sha_ni};
-        if sha_ni::available() {
-            let out = Cell::from_mut(out).as_slice_of_cells();
-            if avx512::available() {
-                // One-block messages sixteen at a time with AVX-512, the
-                // others through the SHA-NI lanes, in one pass over the messages.
-                // SAFETY: available() confirmed AVX-512F and AVX-512BW.
-                let mut short = unsafe { avx512::OneBlockMessages::new(out) };
-                let long = messages.filter(|(row, message)| {
-                    let one_block = message.len() <= ONE_BLOCK_MAX;
-                    if one_block {
-                        short.push(*row, message);
-                    }
-                    !one_block
-                });
-                // SAFETY: available() confirmed SHA-NI and SSE4.1 on this CPU.
-                unsafe { sha_ni::sha256_many::<_, { sha_ni::LANES }>(long, out) };
-                short.flush();
-            } else {
-                // SAFETY: as above.
-                unsafe { sha_ni::sha256_many::<_, { sha_ni::LANES }>(messages, out) };
-            }
-            return;
-        }
+    if super::sha_ni::available() {
+        sha256_batch_x86(messages, out);
+        return;
     }
     for (row, message) in messages {
         out[row] = one_by_one(&message);
     }
+}
+
+/// `sha256_batch` on a CPU with SHA-NI: one-block messages sixteen at a time
+/// with AVX-512 when the CPU has it, the others through the SHA-NI lanes, in
+/// one pass over the messages.
+#[cfg(target_arch = "x86_64")]
+fn sha256_batch_x86<'a>(
+    messages: impl Iterator<Item = (usize, Message<'a>)>,
+    out: &mut [[u8; 32]],
+) {
+    use super::message::ONE_BLOCK_MAX;
+    use super::{avx512, sha_ni};
+    // Both kinds of messages write rows of `out`, each its own.
+    let out = std::cell::Cell::from_mut(out).as_slice_of_cells();
+    if !avx512::available() {
+        // SAFETY: the caller checked sha_ni::available().
+        unsafe { sha_ni::sha256_many::<_, { sha_ni::LANES }>(messages, out) };
+        return;
+    }
+    // SAFETY: available() confirmed AVX-512F and AVX-512BW, the caller SHA-NI.
+    let mut short = unsafe { avx512::OneBlockMessages::new(out) };
+    let long = messages.filter(|(row, message)| {
+        let one_block = message.len() <= ONE_BLOCK_MAX;
+        if one_block {
+            short.push(*row, message);
+        }
+        !one_block
+    });
+    // SAFETY: the caller checked sha_ni::available().
+    unsafe { sha_ni::sha256_many::<_, { sha_ni::LANES }>(long, out) };
+    short.flush();
 }
 
 /// SHA-256(SHA-256(message)) of each message, into `out` as `sha256_batch`.

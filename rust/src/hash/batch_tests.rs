@@ -50,7 +50,10 @@ fn every_lane_count(messages: &[Message<'_>]) -> Vec<Vec<[u8; 32]>> {
                 let cells = std::cell::Cell::from_mut(&mut out[..]).as_slice_of_cells();
                 // SAFETY: available() confirmed SHA-NI and SSE4.1.
                 unsafe {
-                    crate::hash::sha_ni::sha256_many::<_, $n>(messages.iter().copied().enumerate(), cells)
+                    crate::hash::sha_ni::sha256_many::<_, $n>(
+                        messages.iter().copied().enumerate(),
+                        cells,
+                    )
                 };
                 out
             }};
@@ -81,7 +84,10 @@ fn random_lengths_up_to_100_kib_match_sha2() {
             (start, start + len)
         })
         .collect();
-    let messages: Vec<Message<'_>> = spans.iter().map(|&(a, b)| Message::new(&data[a..b])).collect();
+    let messages: Vec<Message<'_>> = spans
+        .iter()
+        .map(|&(a, b)| Message::new(&data[a..b]))
+        .collect();
     let want: Vec<[u8; 32]> = spans.iter().map(|&(a, b)| expected(&data[a..b])).collect();
     for got in every_lane_count(&messages) {
         assert_eq!(got, want);
@@ -99,13 +105,18 @@ fn every_batch_size_up_to_17_matches_sha2() {
                 (start, start + rng.below(2048))
             })
             .collect();
-        let messages: Vec<Message<'_>> =
-            spans.iter().map(|&(a, b)| Message::new(&data[a..b])).collect();
+        let messages: Vec<Message<'_>> = spans
+            .iter()
+            .map(|&(a, b)| Message::new(&data[a..b]))
+            .collect();
         let want: Vec<[u8; 32]> = spans.iter().map(|&(a, b)| expected(&data[a..b])).collect();
         for got in every_lane_count(&messages) {
             assert_eq!(got, want, "{count} messages");
         }
-        let twice: Vec<[u8; 32]> = spans.iter().map(|&(a, b)| expected_double(&data[a..b])).collect();
+        let twice: Vec<[u8; 32]> = spans
+            .iter()
+            .map(|&(a, b)| expected_double(&data[a..b]))
+            .collect();
         let mut rows = want.clone();
         sha256_rows_in_place(&mut rows);
         #[cfg(target_arch = "x86_64")]
@@ -130,7 +141,9 @@ fn three_slices_hash_as_their_concatenation() {
     let mut want = Vec::new();
     // every pair of cuts of a 200-byte message, in steps that hit the block
     // edges (0, 55, 56, 63, 64, 65, 128) and many places between
-    let cuts: Vec<usize> = (0..=200).filter(|c| c % 7 == 0 || [55, 56, 63, 64, 65, 128].contains(c)).collect();
+    let cuts: Vec<usize> = (0..=200)
+        .filter(|c| c % 7 == 0 || [55, 56, 63, 64, 65, 128].contains(c))
+        .collect();
     for &a in &cuts {
         for &b in cuts.iter().filter(|&&b| b >= a) {
             messages.push(Message::from_parts(&data[..a], &data[a..b], &data[b..]));
@@ -168,7 +181,8 @@ fn blocks_are_the_bytes_then_the_padding() {
     let data = Rng(6).bytes(300);
     for len in 0..300 {
         for cut in [0, len / 3, len] {
-            let mut blocks = MessageBlocks::new(Message::from_parts(&data[..cut], &data[cut..len], &[]));
+            let mut blocks =
+                MessageBlocks::new(Message::from_parts(&data[..cut], &data[cut..len], &[]));
             let mut all = Vec::new();
             while !blocks.finished() {
                 let block = blocks.next_block();
@@ -212,7 +226,11 @@ fn lane_counts_timed() {
     use std::time::Instant;
     let mut rng = Rng(7);
     let data = rng.bytes(24 << 20);
-    for (what, lo, hi) in [("120-350 B", 120, 350), ("22-34 B", 22, 35), ("4-8 KiB", 4096, 8192)] {
+    for (what, lo, hi) in [
+        ("120-350 B", 120, 350),
+        ("22-34 B", 22, 35),
+        ("4-8 KiB", 4096, 8192),
+    ] {
         let mut spans = Vec::new();
         let mut at = 0;
         while at + hi < data.len() {
@@ -220,7 +238,10 @@ fn lane_counts_timed() {
             spans.push((at, at + len));
             at += len;
         }
-        let messages: Vec<Message<'_>> = spans.iter().map(|&(a, b)| Message::new(&data[a..b])).collect();
+        let messages: Vec<Message<'_>> = spans
+            .iter()
+            .map(|&(a, b)| Message::new(&data[a..b]))
+            .collect();
         let mut out = vec![[0u8; 32]; messages.len()];
         let time = |f: &mut dyn FnMut(&mut [[u8; 32]])| {
             let mut best = f64::MAX;
@@ -237,12 +258,20 @@ fn lane_counts_timed() {
                 *row = one_by_one(m);
             }
         });
-        println!("{what}: {} messages, {} MB; sha2 one by one {:.2} ms", messages.len(), at >> 20, sha2 * 1e3);
+        println!(
+            "{what}: {} messages, {} MB; sha2 one by one {:.2} ms",
+            messages.len(),
+            at >> 20,
+            sha2 * 1e3
+        );
         macro_rules! lanes {
             ($n:literal) => {{
                 let t = time(&mut |out| unsafe {
                     let cells = std::cell::Cell::from_mut(out).as_slice_of_cells();
-                    crate::hash::sha_ni::sha256_many::<_, $n>(messages.iter().copied().enumerate(), cells)
+                    crate::hash::sha_ni::sha256_many::<_, $n>(
+                        messages.iter().copied().enumerate(),
+                        cells,
+                    )
                 });
                 println!("  {} lanes: {:.2} ms ({:.2}x)", $n, t * 1e3, sha2 / t);
             }};
@@ -252,7 +281,11 @@ fn lane_counts_timed() {
         lanes!(3);
         lanes!(4);
         let batch = time(&mut |out| sha256_batch(messages.iter().copied(), out));
-        println!("  sha256_batch: {:.2} ms ({:.2}x)", batch * 1e3, sha2 / batch);
+        println!(
+            "  sha256_batch: {:.2} ms ({:.2}x)",
+            batch * 1e3,
+            sha2 / batch
+        );
         sha256_batch(messages.iter().copied(), &mut out);
         let rows = time(&mut |out| sha256_rows_in_place(out));
         let rows_sha2 = time(&mut |out| {

@@ -6,10 +6,10 @@
 
 use sha2::{Digest, Sha256};
 
-pub mod batch;
-pub mod message;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+pub mod batch;
+pub mod message;
 #[cfg(target_arch = "x86_64")]
 mod sha_ni;
 

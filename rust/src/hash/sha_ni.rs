@@ -14,12 +14,12 @@
 //! first.
 
 use super::message::{Message, MessageBlocks, BLOCK_LEN};
-use std::cell::Cell;
 use std::arch::x86_64::{
     __m128i, _mm_add_epi32, _mm_alignr_epi8, _mm_blend_epi16, _mm_loadu_si128, _mm_set_epi32,
     _mm_set_epi64x, _mm_sha256msg1_epu32, _mm_sha256msg2_epu32, _mm_sha256rnds2_epu32,
     _mm_shuffle_epi32, _mm_shuffle_epi8, _mm_storeu_si128,
 };
+use std::cell::Cell;
 
 /// How many messages are hashed at once. Measured on this project's AMD EPYC
 /// (Zen 4): see `hash::batch` for the figures.
@@ -54,7 +54,12 @@ pub fn available() -> bool {
 #[inline(always)]
 pub(super) unsafe fn initial_state() -> State {
     [
-        _mm_set_epi32(0x6a09e667, 0xbb67ae85u32 as i32, 0x510e527f, 0x9b05688cu32 as i32),
+        _mm_set_epi32(
+            0x6a09e667,
+            0xbb67ae85u32 as i32,
+            0x510e527f,
+            0x9b05688cu32 as i32,
+        ),
         _mm_set_epi32(0x3c6ef372, 0xa54ff53au32 as i32, 0x1f83d9ab, 0x5be0cd19),
     ]
 }
@@ -76,7 +81,10 @@ unsafe fn store_digest(state: &State, out: &mut [u8; 32]) {
     let efgh = _mm_blend_epi16(_mm_alignr_epi8(abef, abef, 8), cdgh, 0xF0);
     let swap = byte_swap_mask();
     _mm_storeu_si128(out.as_mut_ptr().cast(), _mm_shuffle_epi8(abcd, swap));
-    _mm_storeu_si128(out.as_mut_ptr().add(16).cast(), _mm_shuffle_epi8(efgh, swap));
+    _mm_storeu_si128(
+        out.as_mut_ptr().add(16).cast(),
+        _mm_shuffle_epi8(efgh, swap),
+    );
 }
 
 /// Four rounds `4i..4i + 4` for every lane: `J` (= i % 4) is which of the
@@ -159,7 +167,10 @@ struct Lane<'a> {
 
 /// One block of each of the lanes `order[..N]`.
 #[inline(always)]
-unsafe fn step<const N: usize, const MAX: usize>(lanes: &mut [Lane<'_>; MAX], order: &[usize; MAX]) {
+unsafe fn step<const N: usize, const MAX: usize>(
+    lanes: &mut [Lane<'_>; MAX],
+    order: &[usize; MAX],
+) {
     let mut blocks = [std::ptr::null(); N];
     let mut states = [lanes[0].state; N];
     for l in 0..N {
