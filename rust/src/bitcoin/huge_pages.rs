@@ -8,7 +8,7 @@
 
 /// Vectors whose spare capacity is smaller than this are left alone (a huge
 /// page needs 2 MiB of aligned room inside it).
-const WORTH_IT: usize = 4 << 20;
+const WORTH_IT: usize = 2 << 20;
 const HUGE_PAGE: usize = 2 << 20;
 
 pub fn advise_spare_capacity<T>(v: &mut Vec<T>) {
