@@ -2,13 +2,18 @@
 //! word of each message in each of a register's sixteen lanes, the rounds
 //! done on all sixteen side by side.
 //!
-//! SHA-NI is faster per message but one core has one SHA unit: on this
-//! project's Zen 4 it accepts a `sha256rnds2` every other cycle (about 64
-//! cycles a block however many messages are interleaved), while a round here
-//! is some 17 vector operations for sixteen blocks, with `vprord` for the
-//! rotations and `vpternlogd` for the three-input functions. Most messages
-//! the parser hashes are one block (a txid's second pass, nearly every output
-//! script), and those go through here.
+//! A round is some 17 vector operations for sixteen blocks, with `vprord`
+//! for the rotations and `vpternlogd` for the three-input functions. On this
+//! project's Zen 4 that is 17-19 ns a block, against 23 ns for SHA-NI however
+//! many messages are interleaved (its unit takes a `sha256rnds2` only every
+//! other cycle or so). The two do not add up: a kernel that interleaved both
+//! (sixteen blocks here, one to four SHA-NI lanes between the rounds) ran at
+//! 18.5-19.5 ns a block, no better than this one alone, as they share the
+//! vector pipes. So the messages of one block (a txid's second pass, most
+//! output scripts) come here, sixteen at a time, and the longer ones go
+//! through SHA-NI: here they would need a second scheduler of sixteen lanes
+//! for a few ns a block, and a long message left alone at the end of a batch
+//! would run in one lane of sixteen instead of at SHA-NI's speed.
 
 use super::message::{one_block, Message, BLOCK_LEN};
 use super::sha_ni::K;
