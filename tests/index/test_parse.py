@@ -72,6 +72,47 @@ def test_segwit_blocks_leave_the_witness_out_of_txids(seed: int) -> None:
     assert sum(s.witness_start is not None for s in spans) >= seed + 10
 
 
+# Script and transaction lengths around the SHA-256 block edges: a message of
+# up to 55 bytes is one block (hashed sixteen at a time), 56-119 two, and so on.
+EDGE_LENGTHS = [0, 1, 22, 25, 34, 54, 55, 56, 57, 63, 64, 65, 119, 120, 183, 184, 300]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(EDGE_LENGTHS) | st.integers(0, 400), min_size=1, max_size=5),
+            st.booleans(),
+        ),
+        min_size=0,
+        max_size=40,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_batched_hashes_equal_hashlib_on_every_length_and_count(
+    txs: list[tuple[list[int], bool]], rng: random.Random
+) -> None:
+    # Transactions hashed many at once: any count of transactions (partial
+    # groups of lanes), output scripts of every length class, segwit or not.
+    coinbase = synthetic.serialize_tx(
+        [synthetic.TxIn(bytes(32) + b"\xff\xff\xff\xff", b"\x01\x02")], [(50, b"\x51")]
+    )
+    body = [coinbase]
+    for script_lens, segwit in txs:
+        inputs = [synthetic.TxIn(rng.randbytes(36), rng.randbytes(rng.choice(EDGE_LENGTHS)))]
+        outputs = [(rng.getrandbits(40), rng.randbytes(n)) for n in script_lens]
+        witness = [[rng.randbytes(rng.choice([0, 33, 72]))]] if segwit else None
+        body.append(synthetic.serialize_tx(inputs, outputs, witness))
+    block = synthetic.block(body)
+    cols = parse_block(block)
+    assert_same(cols, ref_parse.parse_block(block))
+    assert merkle_root(cols["tx_txid"]) == block[36:68]
+    at, lengths = cols["out_script_offset"], cols["out_script_len"]
+    for row, digest in enumerate(cols["out_script_hash"]):
+        script = block[int(at[row]) : int(at[row] + lengths[row])]
+        assert bytes(digest) == hashlib.sha256(script).digest()
+
+
 def test_bsv_style_block_read_without_witness() -> None:
     block = REAL["277647.dat#0"]
     assert_same(parse_block(block, allow_witness=False), ref_parse.parse_block(block, False))

@@ -2,30 +2,33 @@
 //! transaction at its offsets, hash it, rebuild the root, compare with the header.
 
 use super::txscan::WitnessLayout;
-use crate::hash::{finish_sha256d, sha256d};
-use sha2::{Digest, Sha256};
+use crate::hash::{sha256d, sha256d_batch, Message};
 
-/// The txid of one transaction: double SHA-256 of its serialisation without
-/// witness. For a segwit transaction `witness_start` is the offset (within
-/// `tx`) where its witness data begins; the marker and flag (bytes 4 and 5)
-/// and the witness are left out, without copying the rest.
-pub fn txid(tx: &[u8], witness_start: Option<usize>) -> [u8; 32] {
+/// What a txid hashes: the serialisation of `tx` without witness. For a
+/// segwit transaction `witness_start` is the offset (within `tx`) where its
+/// witness data begins; the marker and flag (bytes 4 and 5) and the witness
+/// are left out, without copying the rest.
+pub fn txid_message(tx: &[u8], witness_start: Option<usize>) -> Message<'_> {
     match witness_start {
         Some(ws) if tx.len() >= 10 && (6..=tx.len() - 4).contains(&ws) => {
-            let mut h = Sha256::new();
-            h.update(&tx[..4]);
-            h.update(&tx[6..ws]);
-            h.update(&tx[tx.len() - 4..]);
-            finish_sha256d(h)
+            Message::from_parts(&tx[..4], &tx[6..ws], &tx[tx.len() - 4..])
         }
-        _ => sha256d(tx),
+        _ => Message::new(tx),
     }
+}
+
+/// The txid of one transaction: double SHA-256 of `txid_message`.
+pub fn txid(tx: &[u8], witness_start: Option<usize>) -> [u8; 32] {
+    let mut out = [[0u8; 32]];
+    sha256d_batch([txid_message(tx, witness_start)], &mut out);
+    out[0]
 }
 
 /// Txids of consecutive transactions: `data` starts at absolute offset
 /// `base`, `offsets` are absolute, the last transaction ends at the end of
 /// `data`, and `witness` lists the segwit transactions among them (absolute
-/// `witness_start`, `tx_index` counted from `first_index`).
+/// `witness_start`, `tx_index` counted from `first_index`). Hashed as one
+/// batch (`hash::batch`: several transactions at once).
 pub fn txids(
     data: &[u8],
     base: u64,
@@ -35,24 +38,23 @@ pub fn txids(
 ) -> Vec<[u8; 32]> {
     let end = base + data.len() as u64;
     let mut witness = witness.iter().peekable();
-    offsets
-        .iter()
-        .enumerate()
-        .map(|(k, &start)| {
-            let stop = offsets.get(k + 1).copied().unwrap_or(end);
-            let tx = &data[(start - base) as usize..(stop - base) as usize];
-            let index = first_index + k as u64;
-            let ws = match witness.peek() {
-                Some(w) if w.tx_index == index => {
-                    let ws = (w.witness_start - start) as usize;
-                    witness.next();
-                    Some(ws)
-                }
-                _ => None,
-            };
-            txid(tx, ws)
-        })
-        .collect()
+    let messages = offsets.iter().enumerate().map(|(k, &start)| {
+        let stop = offsets.get(k + 1).copied().unwrap_or(end);
+        let tx = &data[(start - base) as usize..(stop - base) as usize];
+        let index = first_index + k as u64;
+        let ws = match witness.peek() {
+            Some(w) if w.tx_index == index => {
+                let ws = (w.witness_start - start) as usize;
+                witness.next();
+                Some(ws)
+            }
+            _ => None,
+        };
+        txid_message(tx, ws)
+    });
+    let mut ids = vec![[0u8; 32]; offsets.len()];
+    sha256d_batch(messages, &mut ids);
+    ids
 }
 
 /// Bitcoin's merkle root: pairs hashed with double SHA-256, the last hash of

@@ -6,6 +6,7 @@ pub mod buffer_pool;
 pub mod chunker;
 pub mod framing;
 pub mod headers;
+mod huge_pages;
 pub mod merkle;
 pub mod parse;
 pub mod txscan;

@@ -13,13 +13,18 @@
 //! the same bytes to name the error, so a malformed block gets the same typed
 //! error and offset here as from `tx_offsets`. Counts from the data are
 //! checked against the bytes that could hold them before anything is reserved.
+//!
+//! The walk fills every column but the hashes; the txids and script hashes
+//! are computed afterwards, many messages at once (`hash::batch`: several
+//! SHA-256 streams interleaved, or sixteen one-block messages side by side),
+//! which is more than twice as fast as one message after another.
 
-use super::merkle::txid;
+use super::merkle::txid_message;
 use super::txscan::{self, ScanError, HEADER_LEN, MIN_TX_LEN};
 use super::txwalk::{walk_tx, Prefetcher, Visit};
 use crate::compact;
 use crate::error::KernelError;
-use sha2::{Digest, Sha256};
+use crate::hash::{sha256_batch, sha256d_batch, Message};
 use std::fmt;
 
 /// The smallest input (outpoint, empty script, sequence) and output (value,
@@ -114,14 +119,12 @@ impl Visit for Collect<'_> {
     fn output(&mut self, data: &[u8], at: usize, script_at: usize, script_len: usize) {
         let mut v = [0u8; 8];
         v.copy_from_slice(&data[at..at + 8]);
-        let script = &data[script_at..script_at + script_len];
         let c = &mut *self.cols;
         c.out_tx.push(self.tx);
         c.out_index.push(self.outputs);
         c.out_value.push(i64::from_le_bytes(v));
         c.out_script_offset.push(self.base + script_at as u64);
         c.out_script_len.push(script_len as u64);
-        c.out_script_hash.push(Sha256::digest(script).into());
         self.outputs += 1;
     }
 }
@@ -153,22 +156,44 @@ impl Columns {
         self.out_script_offset.reserve(outputs);
         self.out_script_len.reserve(outputs);
         self.out_script_hash.reserve(outputs);
+        self.advise_huge_pages();
+    }
+
+    fn advise_huge_pages(&mut self) {
+        use super::huge_pages::advise_spare_capacity as advise;
+        advise(&mut self.tx_txid);
+        advise(&mut self.tx_offset);
+        advise(&mut self.tx_size);
+        advise(&mut self.out_tx);
+        advise(&mut self.out_index);
+        advise(&mut self.out_value);
+        advise(&mut self.out_script_offset);
+        advise(&mut self.out_script_len);
+        advise(&mut self.out_script_hash);
+        advise(&mut self.in_tx);
+        advise(&mut self.in_index);
+        advise(&mut self.in_prev_txid);
+        advise(&mut self.in_prev_index);
+        advise(&mut self.in_coinbase);
     }
 
     pub fn num_txs(&self) -> usize {
-        self.tx_txid.len()
+        self.tx_offset.len()
     }
 
     /// Parse the transaction at `data[start..]`; `None` if it does not parse
-    /// whole within `data`. `base` is the absolute offset of `data[0]`.
+    /// whole within `data`. `base` is the absolute offset of `data[0]`. Its
+    /// txid and script hashes are left for `hash_rows`; a segwit
+    /// transaction's row and witness start (in the transaction) go to `segwit`.
     fn push_tx(
         &mut self,
         data: &[u8],
         start: usize,
         base: u64,
         allow_witness: bool,
+        segwit: &mut Vec<(usize, usize)>,
     ) -> Option<usize> {
-        let tx = self.tx_txid.len() as u64;
+        let tx = self.tx_offset.len() as u64;
         let inputs_before = self.in_tx.len();
         let mut collect = Collect {
             cols: self,
@@ -185,12 +210,41 @@ impl Columns {
         {
             self.in_coinbase[inputs_before] = true;
         }
-        let bytes = &data[start..walked.end];
-        self.tx_txid
-            .push(txid(bytes, walked.witness_start.map(|ws| ws - start)));
+        if let Some(ws) = walked.witness_start {
+            segwit.push((tx as usize, ws - start));
+        }
         self.tx_offset.push(base + start as u64);
-        self.tx_size.push(bytes.len() as u64);
+        self.tx_size.push((walked.end - start) as u64);
         Some(walked.end)
+    }
+
+    /// Fill the txid and script hash columns of every row, from the bytes
+    /// the rows were parsed from (`base` is the absolute offset of `data[0]`).
+    fn hash_rows(&mut self, data: &[u8], base: u64, segwit: &[(usize, usize)]) {
+        let slice = |offset: u64, len: u64| {
+            let at = (offset - base) as usize;
+            &data[at..at + len as usize]
+        };
+        let mut segwit = segwit.iter().peekable();
+        let txs =
+            self.tx_offset
+                .iter()
+                .zip(&self.tx_size)
+                .enumerate()
+                .map(|(row, (&offset, &size))| {
+                    let ws = segwit.next_if(|&&(r, _)| r == row).map(|&(_, ws)| ws);
+                    txid_message(slice(offset, size), ws)
+                });
+        self.tx_txid.resize(self.tx_offset.len(), [0; 32]);
+        sha256d_batch(txs, &mut self.tx_txid);
+        let scripts = self
+            .out_script_offset
+            .iter()
+            .zip(&self.out_script_len)
+            .map(|(&offset, &len)| Message::new(slice(offset, len)));
+        self.out_script_hash
+            .resize(self.out_script_offset.len(), [0; 32]);
+        sha256_batch(scripts, &mut self.out_script_hash);
     }
 }
 
@@ -220,16 +274,18 @@ pub fn parse_block(block: &[u8], allow_witness: bool) -> Result<Columns, ParseEr
     }
     let mut cols = Columns::with_tx_capacity(count as usize);
     cols.reserve_rows(block.len() - p);
+    let mut segwit = Vec::new();
     let mut ahead = Prefetcher::new(p);
     for _ in 0..count {
         ahead.advance(block, p);
         p = cols
-            .push_tx(block, p, 0, allow_witness)
+            .push_tx(block, p, 0, allow_witness, &mut segwit)
             .ok_or_else(|| refuse(p))?;
     }
     if p != block.len() {
         return Err(refuse(p));
     }
+    cols.hash_rows(block, 0, &segwit);
     Ok(cols)
 }
 
@@ -283,6 +339,7 @@ pub fn parse_transactions(
     };
     let mut cols = Columns::with_tx_capacity(offsets.len());
     cols.reserve_rows(data.len());
+    let mut segwit = Vec::new();
     let mut ahead = Prefetcher::new(0);
     for (k, &start) in offsets.iter().enumerate() {
         let at = (start - base) as usize;
@@ -291,7 +348,7 @@ pub fn parse_transactions(
             .get(k + 1)
             .map_or(data.len(), |&o| (o - base) as usize);
         let ended = cols
-            .push_tx(data, at, base, allow_witness)
+            .push_tx(data, at, base, allow_witness, &mut segwit)
             .ok_or_else(|| refuse(at))?;
         if ended != stop {
             return Err(ParseError::Offsets {
@@ -304,6 +361,7 @@ pub fn parse_transactions(
             });
         }
     }
+    cols.hash_rows(data, base, &segwit);
     Ok(cols)
 }
 

@@ -5,6 +5,7 @@
 use super::*;
 use crate::bitcoin::merkle::merkle_root;
 use crate::bitcoin::txscan::{scan_block, tx_offsets};
+use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
 fn real_blocks() -> Vec<Vec<u8>> {
@@ -33,6 +34,12 @@ fn real_blocks_rebuild_their_merkle_roots_and_mark_one_coinbase() {
         assert_eq!(cols.tx_offset[0] + total, block.len() as u64);
         assert_eq!(cols.in_coinbase.iter().filter(|&&c| c).count(), 1);
         assert!(cols.in_coinbase[0] && cols.in_tx[0] == 0);
+        // every transaction has inputs and outputs, rows in order
+        let last = cols.num_txs() as u64 - 1;
+        for rows in [&cols.in_tx, &cols.out_tx] {
+            assert!(rows.windows(2).all(|w| w[1] == w[0] || w[1] == w[0] + 1));
+            assert_eq!((rows[0], rows[rows.len() - 1]), (0, last));
+        }
         for (k, &at) in cols.out_script_offset.iter().enumerate() {
             let script = &block[at as usize..(at + cols.out_script_len[k]) as usize];
             assert_eq!(
@@ -99,4 +106,25 @@ fn every_prefix_gets_the_preprocessors_error() {
         let theirs = scan_block(&block[..cut], true).unwrap_err();
         assert_eq!(ours, ParseError::Scan(theirs), "cut at {cut}");
     }
+}
+
+/// Time `parse_block` on the block in the file `$PARSE_BLOCK` (for perf:
+/// `PARSE_BLOCK=... cargo test --release --lib parse_block_timed -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn parse_block_timed() {
+    let block = std::fs::read(std::env::var("PARSE_BLOCK").expect("PARSE_BLOCK")).unwrap();
+    let mut times = Vec::new();
+    for _ in 0..(1_000_000_000 / block.len()).clamp(9, 20_000) {
+        let t = std::time::Instant::now();
+        let cols = parse_block(&block, true).unwrap();
+        drop(std::hint::black_box(cols));
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    println!(
+        "parse_block: median {median:.3} ms, best {:.3} ms",
+        times[0]
+    );
 }

@@ -1,8 +1,20 @@
 //! Double SHA-256, the hash Bitcoin uses for block headers, transactions and
 //! message checksums. `sha2` picks the SHA-NI instructions at run time when the
-//! CPU has them, which is what makes it as fast as OpenSSL.
+//! CPU has them, which is what makes it as fast as OpenSSL. `batch` hashes many
+//! independent messages at once (txids, script hashes), faster than one
+//! `sha2` stream: see there.
 
 use sha2::{Digest, Sha256};
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+pub mod batch;
+pub mod message;
+#[cfg(target_arch = "x86_64")]
+mod sha_ni;
+
+pub use batch::{sha256_batch, sha256_rows_in_place, sha256d_batch};
+pub use message::Message;
 
 /// SHA-256(SHA-256(data)), in internal byte order (as hashed, not reversed).
 pub fn sha256d(data: &[u8]) -> [u8; 32] {
