@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import time
 
 import pytest
 
@@ -54,6 +55,21 @@ def test_a_worker_killed_mid_run_loses_no_task() -> None:
     assert [r[0] for r in results] == list(range(30))  # type: ignore[index]
     assert runner.resubmitted >= 1
     assert victim not in {r[2] for r in results[12:]}  # type: ignore[index]
+
+
+def test_a_pool_that_broke_between_results_takes_the_next_put() -> None:
+    # Under load the kill above can land so that the pool is already broken
+    # when the next put submits: submit itself raises BrokenProcessPool then.
+    with LocalExecutor(2) as pool:
+        runner = OrderedRunner(pool, tasks.slow_square, max_in_flight=4)
+        assert [r[:2] for r in run_all(runner, [(0, 0.0)])] == [(0, 0)]  # type: ignore[index]
+        os.kill(pool.worker_pids()[0], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while not pool._pool._broken and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.01)
+        assert pool._pool._broken  # type: ignore[attr-defined]
+        results = run_all(runner, [(n, 0.0) for n in range(1, 6)])
+    assert [r[0] for r in results] == [1, 2, 3, 4, 5]  # type: ignore[index]
 
 
 def test_a_task_that_kills_every_worker_fails_after_its_attempts() -> None:

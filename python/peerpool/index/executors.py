@@ -117,8 +117,20 @@ class OrderedRunner:
         ready = self._ready()
         while len(self._slots) >= self.max_in_flight:
             ready.append(self._wait_oldest())
-        self._slots.append(_Slot(arg, self.executor.submit(self.fn, arg)))
+        self._slots.append(_Slot(arg, self._submit(arg)))
         return ready
+
+    def _submit(self, arg: Any) -> Future[Any]:
+        try:
+            return self.executor.submit(self.fn, arg)
+        except BaseException as exc:
+            # A pool that broke since the last result refuses new work at
+            # once (ProcessPoolExecutor raises BrokenProcessPool from submit):
+            # the same loss as a failed task, recovered the same way.
+            if not self.executor.is_worker_loss(exc):
+                raise
+            self._rerun_lost(exc)
+            return self.executor.submit(self.fn, arg)
 
     def drain(self) -> Iterator[Any]:
         """Every remaining result, in order."""
