@@ -138,9 +138,11 @@ def chord_table(rows: dict[str, dict], extra: dict) -> str | None:
             f"{CHORD_TARGETS.get(what, '')} |"
         )
     load = extra.get("loadavg")
+    # Above one, on two cores, something else was running beside the bench.
+    busy = " (other builds and tests running)" if load and max(load) >= 1.0 else ""
     load_txt = (
         f"; 1-minute load average {load[0]:.1f} at the start and {load[1]:.1f} at the end"
-        " of the run (other helpers' builds and tests running)"
+        f" of the run{busy}"
         if load
         else ""
     )
