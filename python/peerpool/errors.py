@@ -316,6 +316,10 @@ class ChordStateError(ChordError):
     """An operation that the node's state does not allow (not started, stopped)."""
 
 
+class ChordConfigError(ChordError, InputError):
+    """A ring node's option out of its range (replicas, successors, id_choices)."""
+
+
 # --- transports (peerpool.net) -------------------------------------------------
 
 

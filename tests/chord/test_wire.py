@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 
 from peerpool.chord import messages as m
 from peerpool.chord import wire
+from peerpool.chord.core import ChordCore
 from peerpool.chord.storage import Entry
 from peerpool.chord.types import MAX_ADDRS, MAX_ID_CHOICES, NodeRef, node_id
-from peerpool.errors import ChordMessageError, InputError
+from peerpool.errors import ChordConfigError, ChordMessageError, InputError
 
 positions = st.integers(min_value=0, max_value=2**512 - 1)
 texts = st.text(max_size=20).filter(lambda t: len(t.encode()) <= 255)
@@ -154,3 +155,13 @@ def test_a_node_reference_keeps_its_id_choice_and_a_choice_past_the_bound_is_ref
     raw[raw.index(b"peer-a") + len(b"peer-a")] = MAX_ID_CHOICES  # the choice byte
     with pytest.raises(ChordMessageError, match="choice"):
         wire.decode(bytes(raw))
+
+
+def test_options_out_of_range_are_typed_errors() -> None:
+    for options in ({"replicas": 0}, {"replicas": 9, "successors": 8}, {"id_choices": 0},
+                    {"id_choices": MAX_ID_CHOICES + 1}):  # fmt: skip
+        with pytest.raises(ChordConfigError):
+            ChordCore(NodeRef("p"), **options)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="choice"):
+        NodeRef("p", choice=MAX_ID_CHOICES)
+    assert ChordCore(NodeRef("p"), id_choices=MAX_ID_CHOICES).id_choices == MAX_ID_CHOICES

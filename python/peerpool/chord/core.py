@@ -22,7 +22,7 @@ from peerpool.chord.ring import RING_SIZE
 from peerpool.chord.routing import DEFAULT_SUCCESSORS, Routing
 from peerpool.chord.storage import Entry, Store
 from peerpool.chord.types import MAX_ID_CHOICES, NodeRef, strictly_between
-from peerpool.errors import ChordMessageError, ChordStateError
+from peerpool.errors import ChordConfigError, ChordMessageError, ChordStateError
 
 #: Copies of each position: its owner and the next ones after it (Chord's "r successors").
 DEFAULT_REPLICAS = 3
@@ -55,9 +55,9 @@ class ChordCore:
         """``id_choices``: at ``join`` the node looks up that many of its candidate
         ids and takes the one that splits the widest arc (1: always py2p's id)."""
         if replicas < 1 or successors < replicas:
-            raise ValueError("need 1 <= replicas <= successors")
+            raise ChordConfigError("need 1 <= replicas <= successors")
         if not 1 <= id_choices <= MAX_ID_CHOICES:
-            raise ValueError(f"need 1 <= id_choices <= {MAX_ID_CHOICES}")
+            raise ChordConfigError(f"need 1 <= id_choices <= {MAX_ID_CHOICES}")
         self.me = me
         self.id_choices = id_choices
         self.routing = Routing(me, successors)

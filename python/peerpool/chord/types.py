@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from peerpool.chord.ring import RING_SIZE
-from peerpool.errors import ChordTypeError, ValueTooLargeError
+from peerpool.errors import ChordConfigError, ChordTypeError, ValueTooLargeError
 
 #: The five hash tables of py2p, in get_hashes order; on the wire by index.
 METHODS = ("sha1", "sha224", "sha256", "sha384", "sha512")
@@ -26,7 +26,7 @@ def node_id(peer_id: str, choice: int = 0) -> int:
     py2p's id; choice ``i > 0`` is SHA-384 of ``"<peer id>#<i>"``, one of the
     other ids a node that balances its load may take (see ``id_choices``)."""
     if not 0 <= choice < MAX_ID_CHOICES:
-        raise ValueError(f"id choice {choice} is outside 0..{MAX_ID_CHOICES - 1}")
+        raise ChordConfigError(f"id choice {choice} is outside 0..{MAX_ID_CHOICES - 1}")
     name = peer_id if choice == 0 else f"{peer_id}#{choice}"
     return int.from_bytes(hashlib.sha384(name.encode("utf-8")).digest(), "big")
 
