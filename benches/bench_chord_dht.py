@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 EXTRA_FILE = ROOT / ".benchmarks" / "chord_dht_extra.json"
 P99: dict[str, float] = {}
 KEYS = [f"bench-key-{i}" for i in range(100)]
+#: py2p's set-up (ring, stored keys) gets this long before it counts as failed.
+PY2P_SETUP_S = 150
 BURST = 500
 
 
@@ -232,26 +235,48 @@ CLIENTS = {"peerpool": Ours, "py2p": Py2p, "kademlia": Kademlia}
 
 @pytest.fixture(scope="module")
 def clients(
-    peers: Callable[[str], list[str]], loop: asyncio.AbstractEventLoop
+    peers: Callable[[str], list[str]],
+    loop: asyncio.AbstractEventLoop,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Callable[[str], Any]]:
     made: dict[str, Any] = {}
+    smoke = bool(request.config.getoption("benchmark_disable", False))
+
+    def make(system: str) -> Any:
+        if system != "py2p":
+            c = CLIENTS[system](loop, peers(system))
+            c.set_many({k: f"value-of-{k}" for k in KEYS})
+            return c
+        # A py2p ring whose keys do not read back is built again from fresh
+        # peers (twice at most, in a measured run; a smoke run under make test
+        # takes the first); one that still loses them is measured as it is,
+        # over fewer rounds (see _remote_get).
+        for attempt in range(1 if smoke else 3):
+            c = Py2p(loop, peers, fresh=attempt > 0)
+            c.set_many({k: f"value-of-{k}" for k in KEYS})
+            if c.landed(KEYS, within=10 if smoke else 30):
+                return c
+        c.reads_back = False
+        return c
 
     def client(system: str) -> Any:
         if system not in made:
-            if system == "py2p":
-                # A py2p ring whose keys do not read back is built again from
-                # fresh peers (twice at most); a third one that still loses
-                # them is measured as it is, over fewer rounds (see _remote_get).
-                for attempt in range(3):
-                    made[system] = Py2p(loop, peers, fresh=attempt > 0)
-                    made[system].set_many({k: f"value-of-{k}" for k in KEYS})
-                    if made[system].landed(KEYS):
-                        break
-                else:
-                    made[system].reads_back = False
-            else:
-                made[system] = CLIENTS[system](loop, peers(system))
-                made[system].set_many({k: f"value-of-{k}" for k in KEYS})
+            if system != "py2p":
+                made[system] = make(system)
+                return made[system]
+            # py2p has hung here now and then (its ring never settling): bounded,
+            # so that its failure is reported as such instead of a stuck run.
+            # A daemon thread: a hung set-up must not hold the process at exit.
+            box: list[Any] = []
+            worker = threading.Thread(target=lambda: box.append(make(system)), daemon=True)
+            worker.start()
+            worker.join(PY2P_SETUP_S)
+            made[system] = box[0] if box else None
+        if made[system] is None:
+            message = f"py2p's ring did not form within {PY2P_SETUP_S} s (its own flakiness)"
+            if smoke:
+                pytest.skip(message)  # the smoke run checks our bench code, not py2p
+            raise RuntimeError(message)
         return made[system]
 
     yield client
