@@ -36,11 +36,15 @@ async def _ring(net: FakeNetwork, n: int, **options: object) -> list[ChordNode]:
 
 
 async def _settle(nodes: list[ChordNode]) -> None:
-    # Until every successor pointer is right (maintenance runs every 20 ms).
+    # Until every successor and predecessor pointer is right (maintenance runs
+    # every 20 ms): the hop bound is for a ring that has converged, and a
+    # stale predecessor makes a node refuse what it owns, a hop more each time.
     for _ in range(300):
         ring = sorted((x for x in nodes if x.core.storing), key=lambda x: x.id)
         if all(
-            x.next.peer_id == ring[(i + 1) % len(ring)].core.me.peer_id for i, x in enumerate(ring)
+            x.next.peer_id == ring[(i + 1) % len(ring)].core.me.peer_id
+            and x.prev.peer_id == ring[i - 1].core.me.peer_id
+            for i, x in enumerate(ring)
         ):
             break
         await asyncio.sleep(0.02)
