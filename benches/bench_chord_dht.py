@@ -281,7 +281,8 @@ def clients(
 
     yield client
     for c in made.values():
-        c.close()
+        if c is not None:  # None: a py2p set-up that never completed
+            c.close()
 
 
 # --- the measurements -----------------------------------------------------------------

@@ -45,12 +45,16 @@ async def _node(**options: Any) -> tuple[MeshNode, ChordNode]:
 
 
 async def _settle(nodes: list[ChordNode], timeout: float = 60.0) -> None:
-    """Until every successor pointer is right; then fingers, once each."""
+    """Until every successor and predecessor pointer is right (the hop bound is
+    for a converged ring: a stale predecessor makes a node refuse what it owns,
+    a hop more each time); then fingers, once each."""
     deadline = time.monotonic() + timeout
     ring = sorted(nodes, key=lambda x: x.id)
     while time.monotonic() < deadline:
         if all(
-            x.next.peer_id == ring[(i + 1) % len(ring)].core.me.peer_id for i, x in enumerate(ring)
+            x.next.peer_id == ring[(i + 1) % len(ring)].core.me.peer_id
+            and x.prev.peer_id == ring[i - 1].core.me.peer_id
+            for i, x in enumerate(ring)
         ):
             break
         await asyncio.sleep(0.2)
