@@ -98,9 +98,14 @@ class Simulator:
             for choice in range(self.id_choices if ids else 1):
                 point = node_id(core.me.peer_id, choice)
                 k = bisect.bisect_left(ids, point)
-                arc = (ids[k % len(ids)] - ids[k - 1]) % RING_SIZE if ids else RING_SIZE
+                # As ops._arc: a ring of one node owns all of it.
+                arc = (
+                    ((ids[k % len(ids)] - ids[k - 1]) % RING_SIZE or RING_SIZE)
+                    if ids
+                    else RING_SIZE
+                )
                 if arc > best_arc:
-                    best, best_arc = choice, arc or RING_SIZE
+                    best, best_arc = choice, arc
             if best:
                 core.take_choice(best)
             bisect.insort(ids, core.me.id)

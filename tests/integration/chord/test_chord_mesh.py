@@ -44,6 +44,18 @@ async def _node(**options: Any) -> tuple[MeshNode, ChordNode]:
     return mesh, node
 
 
+async def _join_first(
+    pairs: list[tuple[MeshNode, ChordNode]], count: int, **options: Any
+) -> list[ChordNode]:
+    """``count`` more nodes joined through the first of ``pairs``; each is added
+    to ``pairs`` before it joins, so the caller stops it even if the join fails."""
+    for _ in range(count):
+        mesh, node = await _node(**options)
+        pairs.append((mesh, node))
+        await node.join(pairs[0][0].listen_addrs[0])
+    return [n for _, n in pairs]
+
+
 async def _settle(nodes: list[ChordNode], timeout: float = 60.0) -> None:
     """Until every successor and predecessor pointer is right (the hop bound is
     for a converged ring: a stale predecessor makes a node refuse what it owns,
@@ -66,11 +78,7 @@ async def _settle(nodes: list[ChordNode], timeout: float = 60.0) -> None:
 @pytest.fixture
 async def ring64() -> AsyncIterator[list[ChordNode]]:
     pairs = [await _node()]
-    for _ in range(63):
-        mesh, node = await _node()
-        await node.join(pairs[0][0].listen_addrs[0])
-        pairs.append((mesh, node))
-    nodes = [n for _, n in pairs]
+    nodes = await _join_first(pairs, 63)
     await _settle(nodes)
     yield nodes
     for mesh, node in pairs:
@@ -290,11 +298,7 @@ async def test_nodes_that_choose_among_candidate_ids_form_a_ring_others_see_alik
     # others compute the same id for it.
     pairs = [await _node(id_choices=8)]
     try:
-        for _ in range(11):
-            mesh, node = await _node(id_choices=8)
-            await node.join(pairs[0][0].listen_addrs[0])
-            pairs.append((mesh, node))
-        nodes = [n for _, n in pairs]
+        nodes = await _join_first(pairs, 11, id_choices=8)
         await _settle(nodes)
         by_peer = {n.core.me.peer_id: n for n in nodes}
         for node in nodes:
@@ -340,11 +344,7 @@ async def test_100_three_node_joins_in_a_row_on_the_mesh_all_complete() -> None:
 async def test_a_node_that_lies_on_the_mesh_is_outvoted_by_the_five_positions() -> None:
     pairs = [await _node()]
     try:
-        for _ in range(5):
-            mesh, node = await _node()
-            await node.join(pairs[0][0].listen_addrs[0])
-            pairs.append((mesh, node))
-        nodes = [n for _, n in pairs]
+        nodes = await _join_first(pairs, 5)
         await _settle(nodes)
         for i in range(30):
             await nodes[i % 6].set(f"k{i}", f"v{i}")
